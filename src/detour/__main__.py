@@ -1,0 +1,3 @@
+from detour.cli import main
+
+main()
