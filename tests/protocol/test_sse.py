@@ -7,7 +7,7 @@ from detour.protocol.sse import SSEMessage, SSEParser, encode
 
 STREAM = (
     b": keep-alive\n\n"
-    b"event: message_start\ndata: {\"a\":1}\n\n"
+    b'event: message_start\ndata: {"a":1}\n\n'
     b"data: line1\r\ndata: line2\r\n\r\n"
     b": OPENROUTER PROCESSING\n\n"
     b"data: [DONE]\n\n"

@@ -1,0 +1,177 @@
+"""Benchmarks for the fallback engine.
+
+    .venv/bin/python bench/bench_routing.py              # routing decision: plan + health lookup, no I/O
+    .venv/bin/python bench/bench_routing.py --transport  # httpx.AsyncClient vs a raw-asyncio HTTP/1.1 client
+
+The routing decision runs for a 5-model chain with requests varied per iteration (text length, tools,
+images, reasoning, explicit needs) and a ledger holding live cooldowns. Target: p50 < 50 µs.
+The transport bench sends N sequential keep-alive POSTs to the loopback fake and reports req/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from typing import Any
+
+from detour.catalog.model import ModelInfo
+from detour.config import parse_config
+from detour.health import model_scope
+from detour.protocol.messages import ImagePart, Message, Request, TextPart, Tool
+from detour.router import Router
+
+CHAIN = ["anthropic/claude-sonnet-4-5", "openai/gpt-5", "google/gemini-2.5-flash", "deepseek/deepseek-chat", "lmstudio/qwen3-coder"]
+
+
+class _Catalog:
+    providers = None
+
+    def __init__(self) -> None:
+        caps = [
+            dict(tools=True, image=True, thinking=True, reasoning=True, context=200_000, cost_input=3.0, cost_output=15.0),
+            dict(tools=True, image=True, reasoning=True, context=400_000, cost_input=1.25, cost_output=10.0),
+            dict(tools=True, image=True, thinking=True, context=1_000_000, cost_input=0.3, cost_output=2.5),
+            dict(tools=True, image=False, context=128_000, cost_input=0.27, cost_output=1.1),
+            dict(context=32_000),
+        ]
+        self.models = {m: ModelInfo(id=m, provider=m.split("/")[0], model=m.split("/", 1)[1], **c) for m, c in zip(CHAIN, caps)}
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        return self.models.get(model_id)
+
+
+def _requests(n: int) -> list[Request]:
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        parts: list[Any] = [TextPart("word " * rng.randint(1, 4000))]
+        if i % 5 == 0:
+            parts.append(ImagePart(data="iVBOR", media_type="image/png"))
+        req = Request(model="detour", messages=[Message("system", [TextPart("be brief")]), Message("user", parts)])
+        if i % 3 == 0:
+            req.tools = [Tool("lookup"), Tool("search")]
+        if i % 7 == 0:
+            req.reasoning_effort = "high"
+        if i % 11 == 0:
+            req.detour = {"require": ["thinking"]}
+        req.max_tokens = rng.choice([None, 1024, 8192])
+        out.append(req)
+    return out
+
+
+async def bench_routing(iterations: int) -> dict[str, float]:
+    env = {"ANTHROPIC_API_KEY": "x", "OPENAI_API_KEY": "y", "GEMINI_API_KEY": "z", "DEEPSEEK_API_KEY": "w"}
+    config = parse_config({"model": {"primary": CHAIN[0], "fallback": CHAIN[1:]}}).config
+    router = Router(config, _Catalog(), env=env)
+    await router.ledger.cool(model_scope(CHAIN[0]), "rate_limited", reported=3600)
+    await router.ledger.cool(model_scope(CHAIN[2]), "overloaded")
+    reqs = _requests(256)
+    for req in reqs:  # warm the target cache
+        router.route(req)
+    samples = []
+    perf = time.perf_counter
+    for i in range(iterations):
+        req = reqs[i % len(reqs)]
+        t0 = perf()
+        router.route(req)
+        samples.append(perf() - t0)
+    await router.aclose()
+    samples.sort()
+    return {
+        "p50_us": samples[len(samples) // 2] * 1e6,
+        "p90_us": samples[int(len(samples) * 0.9)] * 1e6,
+        "p99_us": samples[int(len(samples) * 0.99)] * 1e6,
+        "mean_us": statistics.fmean(samples) * 1e6,
+    }
+
+
+# ---------------------------------------------------------------- transport comparison
+
+
+class RawHTTP:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams (Content-Length responses only)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self._conn is None:
+            self._conn = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._conn
+        head = f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        writer.write(head.encode() + body)
+        status_line = await reader.readline()
+        status = int(status_line.split()[1])
+        length, chunked = 0, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value:
+                chunked = True
+        if chunked:
+            data = b""
+            while (size := int((await reader.readline()).strip(), 16)) != 0:
+                data += await reader.readexactly(size)
+                await reader.readline()
+            await reader.readline()
+            return status, data
+        return status, await reader.readexactly(length)
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            self._conn[1].close()
+
+
+async def bench_transport(n: int) -> dict[str, float]:
+    import httpx
+    import orjson
+
+    from detour.testing import B, FakeProvider
+
+    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    headers = {"content-type": "application/json", "authorization": "Bearer x"}
+    out: dict[str, float] = {}
+    async with FakeProvider(record=False, default=B.text("hello", chunks=1)) as fake:
+        client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=10), trust_env=False)
+        raw = RawHTTP("127.0.0.1", fake.port)
+        for name, send in (
+            ("httpx", lambda: client.post(fake.openai_base + "/chat/completions", content=body, headers=headers)),
+            ("raw_asyncio", lambda: raw.post("/v1/chat/completions", body, headers)),
+        ):
+            for _ in range(50):
+                await send()
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await send()
+            elapsed = time.perf_counter() - t0
+            out[f"{name}_req_per_s"] = n / elapsed
+            out[f"{name}_us_per_req"] = elapsed / n * 1e6
+        await client.aclose()
+        await raw.aclose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--iterations", type=int, default=20_000)
+    parser.add_argument("--transport", action="store_true")
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    if args.transport:
+        for k, v in asyncio.run(bench_transport(args.requests)).items():
+            print(f"{k:24s} {v:10.1f}")
+        return
+    result = asyncio.run(bench_routing(args.iterations))
+    for k, v in result.items():
+        print(f"{k:10s} {v:8.1f}")
+    print("PASS" if result["p50_us"] < 50 else "FAIL", "(p50 < 50 µs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The health ledger: cooldowns by scope, half-open probe leases, proactive avoidance, speeds, facts.
+
+Reads are synchronous dict lookups on an in-process cache; writes go through to the StateStore.
+
+    scope state:  ok ──failure──▶ cooling ──until passes──▶ half_open ──probe ok──▶ ok
+                                     ▲                          │
+                                     └──────probe fails─────────┘  (next ladder step)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from detour.health.events import EventBus, HealthEvent
+from detour.health.ladder import cooldown_seconds
+from detour.health.store import Cooldown, MemoryStore, Speed, StateStore
+
+OK = 0
+COOLING = 1
+HALF_OPEN = 2
+EWMA_ALPHA = 0.3
+
+
+def key_scope(provider: str, alias: str) -> str:
+    return f"key:{provider}:{alias}"
+
+
+def key_model_scope(provider: str, alias: str, model_id: str) -> str:
+    """One key's budget for one model (proactive avoidance: limits are per key and often per model)."""
+    return f"key:{provider}:{alias}|{model_id}"
+
+
+def model_scope(model_id: str) -> str:
+    return f"model:{model_id}"
+
+
+def provider_scope(provider: str) -> str:
+    return f"provider:{provider}"
+
+
+class Ledger:
+    def __init__(
+        self,
+        store: StateStore | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        bus: EventBus | None = None,
+        probe_ttl: float = 600.0,
+    ) -> None:
+        self.store: StateStore = store if store is not None else MemoryStore()
+        self.clock = clock
+        self.rand = rand
+        self.bus = bus if bus is not None else EventBus()
+        self.probe_ttl = probe_ttl
+        self._cool: dict[str, Cooldown] = {}
+        self._speeds: dict[str, Speed] = {}
+        self._missing: dict[str, frozenset[str]] = {}
+        self._current: dict[str, str] = {}
+        self._loaded = False
+
+    async def load(self) -> None:
+        """Fill the cache from the store (once; call again after another process wrote)."""
+        self._cool = {c.scope: c for c in await self.store.load_cooldowns()}
+        self._speeds = {s.model: s for s in await self.store.load_speeds()}
+        for key, value in (await self.store.load_facts()).items():
+            if key.startswith("missing:"):
+                self._missing[key[8:]] = frozenset(value)
+            elif key.startswith("current:"):
+                self._current[key[8:]] = value
+        self._loaded = True
+
+    async def ensure_loaded(self) -> None:
+        if not self._loaded:
+            await self.load()
+
+    # ------------------------------------------------------------ reads (hot path, no I/O)
+
+    def state(self, scope: str, now: float) -> int:
+        c = self._cool.get(scope)
+        if c is None:
+            return OK
+        return COOLING if now < c.until else HALF_OPEN
+
+    def cooldown(self, scope: str) -> Cooldown | None:
+        return self._cool.get(scope)
+
+    def cooldowns(self) -> list[Cooldown]:
+        return list(self._cool.values())
+
+    def speed(self, model_id: str) -> Speed | None:
+        return self._speeds.get(model_id)
+
+    def missing(self, model_id: str) -> frozenset[str]:
+        return self._missing.get(model_id, frozenset())
+
+    def current(self, chain: str) -> str | None:
+        return self._current.get(chain)
+
+    # ------------------------------------------------------------ writes
+
+    async def cool(self, scope: str, kind: str, *, reported: float | None = None, reason: str = "") -> Cooldown:
+        """Start (or extend) a cooldown. Strikes climb only when a half-open scope fails again."""
+        now = self.clock()
+        prev = self._cool.get(scope)
+        if prev is not None and now < prev.until:
+            until = max(prev.until, now + cooldown_seconds(kind, prev.strikes, reported, rand=self.rand))
+            c = Cooldown(scope, kind, until, prev.strikes, prev.since, reason or prev.reason)
+        else:
+            strikes = prev.strikes + 1 if prev is not None else 1
+            until = now + cooldown_seconds(kind, strikes, reported, rand=self.rand)
+            c = Cooldown(scope, kind, until, strikes, now, reason)
+        self._cool[scope] = c
+        await self.store.put_cooldown(c)
+        await self._emit(HealthEvent("cooldown_start", now, scope=scope, reason=kind, until=c.until))
+        return c
+
+    async def try_probe(self, scope: str, holder: str) -> bool:
+        """Half-open: exactly one holder may send a probe; the others stay on the fallback."""
+        now = self.clock()
+        won = await self.store.acquire_probe(scope, holder, self.probe_ttl, now)
+        if won:
+            await self._emit(HealthEvent("probe", now, scope=scope))
+        return won
+
+    async def release_probe(self, scope: str, holder: str) -> None:
+        await self.store.release_probe(scope, holder)
+
+    async def close(self, scope: str) -> None:
+        """A success on a scope with a cooldown record: it has recovered."""
+        c = self._cool.pop(scope, None)
+        await self.store.clear_cooldown(scope)
+        if c is not None:
+            now = self.clock()
+            await self._emit(HealthEvent("cooldown_end", now, scope=scope, reason=c.kind))
+            await self._emit(HealthEvent("recover", now, scope=scope, reason=c.kind))
+
+    async def observe_rate(self, scope: str, remaining: dict[str, float], reset_in: dict[str, float]) -> bool:
+        """Proactive avoidance: a budget at 0 cools the scope until its reset, without sending."""
+        exhausted = [name for name, left in remaining.items() if left <= 0]
+        if not exhausted:
+            return False
+        resets = [reset_in[name] for name in exhausted if reset_in.get(name)]
+        await self.cool(scope, "proactive", reported=max(resets) if resets else None, reason="remaining=0")
+        return True
+
+    async def reset_kind(self, kind: str) -> None:
+        """Drop every cooldown of one kind (auth cooldowns last until the config is reloaded)."""
+        for scope in [s for s, c in self._cool.items() if c.kind == kind]:
+            del self._cool[scope]
+            await self.store.clear_cooldown(scope)
+
+    async def record_speed(self, model_id: str, ttft: float | None, tps: float | None) -> None:
+        s = self._speeds.get(model_id) or Speed(model_id)
+        s.ttft = _ewma(s.ttft, ttft)
+        s.tps = _ewma(s.tps, tps)
+        s.samples += 1
+        self._speeds[model_id] = s
+        await self.store.put_speed(s)
+
+    async def learn_missing(self, model_id: str, capability: str) -> None:
+        known = self._missing.get(model_id, frozenset()) | {capability}
+        self._missing[model_id] = known
+        await self.store.put_fact(f"missing:{model_id}", sorted(known))
+
+    async def set_current(self, chain: str, model_id: str) -> None:
+        if self._current.get(chain) != model_id:
+            self._current[chain] = model_id
+            await self.store.put_fact(f"current:{chain}", model_id)
+
+    async def emit(self, event: HealthEvent) -> None:
+        await self._emit(event)
+
+    async def _emit(self, event: HealthEvent) -> None:
+        self.bus.emit(event)
+        await self.store.add_event(event.to_dict())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able view for status bars, /health and the CLI."""
+        now = self.clock()
+        return {
+            "cooldowns": [c.to_dict() | {"state": "cooling" if now < c.until else "half_open"} for c in self._cool.values()],
+            "current": dict(self._current),
+            "speeds": {m: s.to_dict() for m, s in self._speeds.items()},
+        }
+
+
+def _ewma(old: float | None, new: float | None) -> float | None:
+    if new is None:
+        return old
+    if old is None:
+        return new
+    return old + EWMA_ALPHA * (new - old)

@@ -1,0 +1,176 @@
+"""One attempt on one route: a non-streaming call, or a stream opened up to its first content.
+
+Deadlines: connect (httpx), first token (from sending to the first content event; reasoning requests get
+the longer one), idle (between data events once streaming), total (the whole attempt). SSE comments and
+pings never count as data. A timed-out attempt is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from detour.protocol.errors import Failure
+from detour.protocol.messages import Event, Message, Request, Response, TextPart
+from detour.routing.gate import Gate, is_content
+from detour.routing.keys import Key
+from detour.routing.plan import Target
+from detour.transport import Transport, UpstreamError, UpstreamStream, build, with_stream
+
+FINISH_GRACE = 1.0  # after a finish, how long to wait for trailing usage / [DONE] before finalising
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 5.0
+    first_token: float = 60.0
+    first_token_reasoning: float = 120.0
+    idle: float = 30.0
+    total: float = 600.0
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Timeouts:
+        if cfg is None:
+            return cls()
+        return cls(cfg.connect, cfg.first_token, cfg.first_token_reasoning, cfg.idle, cfg.total)
+
+    def first(self, req: Request) -> float:
+        reasoning = (req.reasoning_effort not in (None, "none")) or bool(req.thinking_budget) or req.thinking in ("enabled", "adaptive")
+        return self.first_token_reasoning if reasoning else self.first_token
+
+
+def wire_for(target: Target, key: Key, req: Request) -> Any:
+    ep = target.endpoint
+    return build(target.protocol, ep.base_url, target.provider, target.model, key.secret, req, ep.headers)
+
+
+async def complete(transport: Transport, target: Target, key: Key, req: Request, timeouts: Timeouts,
+                   on_content_block: str) -> tuple[Response, dict[str, str]]:
+    wire = wire_for(target, key, with_stream(req, False))
+    try:
+        async with asyncio.timeout(timeouts.total):
+            response, headers = await transport.complete(target.protocol, target.provider, wire)
+    except TimeoutError:
+        raise UpstreamError(Failure("timeout", f"no response in {timeouts.total:.0f}s")) from None
+    if response.finish_reason == "content_filter" and on_content_block == "switch":
+        reason = str(response.provider_details.get("refusal") or response.provider_details or "content filtered")
+        raise UpstreamError(Failure("content_blocked", reason, status=200), headers)
+    return response, headers
+
+
+@dataclass(slots=True)
+class Primed:
+    """A stream that has produced its first content; ``ready`` goes to the client now."""
+
+    stream: UpstreamStream
+    gate: Gate
+    ready: list[Event]
+    rest: list[Event]  # upstream events of the same chunk, not yet through the gate
+    started: float
+    first_at: float
+    deadline: float  # the attempt's total deadline (loop time)
+    upstream_id: str = ""
+    chars: int = field(default=0)
+
+
+def prefill_request(req: Request, text: str) -> Request:
+    """The original request plus the partial answer as a trailing assistant message."""
+    messages = [*req.messages, Message("assistant", [TextPart(text)])]
+    return dataclasses.replace(req, messages=messages)
+
+
+async def open_primed(transport: Transport, target: Target, key: Key, req: Request, gate: Gate,
+                      timeouts: Timeouts, *, switch_on_block: bool = False) -> tuple[Primed, dict[str, str]]:
+    """Send, then read until the gate lets the first content through. Failures raise UpstreamError."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + timeouts.total
+    first_deadline = min(deadline, started + timeouts.first(req))
+    wire = wire_for(target, key, with_stream(req, True))
+    try:
+        async with asyncio.timeout(first_deadline - loop.time()):
+            stream = await transport.open_stream(target.protocol, target.provider, wire)
+    except TimeoutError:
+        raise UpstreamError(Failure("timeout", "no response headers before the first-token deadline")) from None
+    try:
+        primed = await _prime(stream, gate, started, first_deadline, deadline)
+        if switch_on_block and not gate.sent.content and _blocked(primed.ready):
+            gate.sent.finished = False  # this Finish never reaches the client
+            raise UpstreamError(Failure("content_blocked", "content filtered before any output", status=200), stream.headers)
+        return primed, stream.headers
+    except BaseException:
+        await stream.aclose()
+        raise
+
+
+async def _prime(stream: UpstreamStream, gate: Gate, started: float, first_deadline: float, deadline: float) -> Primed:
+    loop = asyncio.get_running_loop()
+    upstream_id = ""
+    while True:
+        left = first_deadline - loop.time()
+        if left <= 0:
+            raise UpstreamError(Failure("timeout", "no first token before the deadline"), stream.headers)
+        try:
+            events = await stream.read(left)
+        except UpstreamError as err:
+            if err.failure.kind == "timeout":
+                err.failure.message = "no first token before the deadline"
+            raise
+        for i, ev in enumerate(events):
+            if ev.kind == "start":
+                upstream_id = ev.id  # type: ignore[union-attr]
+            if ev.kind == "error":
+                raise UpstreamError(ev.failure, stream.headers)  # type: ignore[union-attr]
+            ready = gate.feed(ev)
+            if is_content(ready):
+                return Primed(stream, gate, ready, events[i + 1:], started, loop.time(), deadline, upstream_id)
+        if stream.eof:
+            raise UpstreamError(Failure("stream_broken", "stream ended before any content"), stream.headers)
+
+
+async def pump(primed: Primed, timeouts: Timeouts):  # type: ignore[no-untyped-def]
+    """Yield client events after the first ones; raise UpstreamError on a cut, stall or in-stream error."""
+    loop = asyncio.get_running_loop()
+    stream, gate = primed.stream, primed.gate
+    pending = primed.rest
+    last_data = loop.time()
+    while True:
+        for ev in pending:
+            if ev.kind == "error":
+                raise UpstreamError(ev.failure, stream.headers)  # type: ignore[union-attr]
+            for out in gate.feed(ev):
+                yield out
+        if stream.eof or gate.sent.finished:
+            return  # codecs put usage before Finish: nothing after it matters
+        now = loop.time()
+        if primed.deadline <= now:
+            raise UpstreamError(Failure("timeout", "total time exceeded"), stream.headers)
+        if stream.finished:  # finish seen, terminator missing: wait briefly, then finalise
+            try:
+                pending = await stream.read(min(FINISH_GRACE, primed.deadline - now))
+            except UpstreamError:
+                pending = stream.close_events()
+            continue
+        idle_left = last_data + timeouts.idle - now
+        if idle_left <= 0:
+            raise UpstreamError(Failure("timeout", f"stream stalled: no data for {timeouts.idle:.1f}s"), stream.headers)
+        seen = stream.data_events
+        try:
+            pending = await stream.read(min(idle_left, primed.deadline - now))
+        except UpstreamError as err:
+            if err.failure.kind == "timeout":
+                err.failure.message = f"stream stalled: no data for {timeouts.idle:.1f}s"
+            raise
+        if pending or stream.data_events != seen:  # SSE comments / keep-alives do not count
+            last_data = loop.time()
+
+
+def _blocked(events: list[Event]) -> bool:
+    return any(e.kind == "finish" and e.reason == "content_filter" for e in events)  # type: ignore[union-attr]
+
+
+def now() -> float:
+    return time.perf_counter()

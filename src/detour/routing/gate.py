@@ -1,0 +1,132 @@
+"""The gate between one upstream attempt and the client stream.
+
+It holds tool-call deltas until the call is complete (a client never gets half a tool call), maps the
+attempt's part indices onto the client stream's, and, for a rescue, either continues the last text part
+(prefill) or holds output back until the replay has reproduced the text already sent (replay).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from detour.protocol.messages import Event, Finish, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart
+
+CONTENT_KINDS = frozenset({"text", "thinking", "tool_call_start", "tool_call_delta", "tool_call_end", "finish"})
+
+
+class Diverged(Exception):
+    """A replay produced text that differs from what the client already has."""
+
+
+@dataclass(slots=True)
+class Sent:
+    """What the client has received so far, across every attempt of one stream."""
+
+    text: str = ""  # all text-part text, in order
+    next_index: int = 0
+    last_text_index: int | None = None  # the client index of the last part, if it is text
+    tools: int = 0  # complete tool calls delivered
+    content: bool = False
+    finished: bool = False
+    started: bool = False
+
+
+@dataclass(slots=True)
+class Gate:
+    sent: Sent
+    mode: str = ""  # "" first attempt | "prefill" | "replay"
+    _map: dict[int, int] = field(default_factory=dict)
+    _tool_buf: dict[int, list[Event]] = field(default_factory=dict)
+    _replayed: str = ""
+    _first_part: bool = True
+
+    def feed(self, event: Event) -> list[Event]:
+        """Upstream event -> events for the client now (possibly none)."""
+        kind = event.kind
+        if kind == "start" or kind == "error":
+            return []  # the stream driver emits one Start; errors are handled by the driver
+        if kind == "thinking" and self.mode:
+            return []  # a rescue drops thinking: it belongs to the continuation's own reasoning
+        if kind == "text":
+            return self._text(event)  # type: ignore[arg-type]
+        if kind in ("tool_call_start", "tool_call_delta"):
+            if self.mode == "replay" and len(self._replayed) < len(self.sent.text):
+                raise Diverged("a tool call where the replay should repeat the text already sent")
+            self._tool_buf.setdefault(event.index, []).append(event)  # type: ignore[union-attr]
+            return []
+        if kind == "tool_call_end":
+            return self._tool_end(event)  # type: ignore[arg-type]
+        if kind == "finish":
+            if self.mode == "replay" and len(self._replayed) < len(self.sent.text):
+                raise Diverged("the replay finished before reproducing the text already sent")
+            self.sent.finished = True
+            return [event]
+        if kind == "thinking":
+            return [self._remap(event, new_part=True)]
+        return [event]  # usage
+
+    def _text(self, event: TextDelta) -> list[Event]:
+        text = event.text
+        if self.mode == "replay":
+            text = self._hold_back(text)
+            if not text:
+                return []
+        index = self._index(event.index, continue_text=self.mode in ("prefill", "replay"))
+        self.sent.text += text
+        self.sent.last_text_index = index
+        return [TextDelta(index, text)]
+
+    def _hold_back(self, text: str) -> str:
+        """Replay: swallow text the client already has; fail on any difference."""
+        have = len(self._replayed)
+        self._replayed += text
+        want = self.sent.text
+        if have >= len(want):
+            return text
+        overlap = self._replayed[: len(want)]
+        if not want.startswith(overlap):
+            raise Diverged("the replay's text differs from what was already sent")
+        return self._replayed[len(want):]
+
+    def _tool_end(self, event: ToolCallEnd) -> list[Event]:
+        buffered = self._tool_buf.pop(event.index, [])
+        index = self._index(event.index, continue_text=False)
+        self.sent.last_text_index = None
+        self.sent.tools += 1
+        out: list[Event] = []
+        for ev in buffered:
+            if isinstance(ev, ToolCallStart):
+                out.append(ToolCallStart(index, ev.id, ev.name))
+            elif isinstance(ev, ToolCallDelta):
+                out.append(ToolCallDelta(index, ev.arguments))
+        return out + [ToolCallEnd(index)]
+
+    def _remap(self, event: Event, *, new_part: bool) -> Event:
+        index = self._index(event.index, continue_text=False)  # type: ignore[union-attr]
+        self.sent.last_text_index = None
+        event.index = index  # type: ignore[union-attr]
+        return event
+
+    def _index(self, upstream: int, *, continue_text: bool) -> int:
+        mapped = self._map.get(upstream)
+        if mapped is None:
+            if continue_text and self._first_part and self.sent.last_text_index is not None:
+                mapped = self.sent.last_text_index  # the continuation extends the cut text part
+            else:
+                mapped = self.sent.next_index
+                self.sent.next_index += 1
+            self._map[upstream] = mapped
+        self._first_part = False
+        return mapped
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._tool_buf)
+
+
+def is_content(events: list[Event]) -> bool:
+    return any(e.kind in CONTENT_KINDS for e in events)
+
+
+def finish_of(events: list[Event]) -> Finish | None:
+    return next((e for e in events if isinstance(e, Finish)), None)  # type: ignore[misc]

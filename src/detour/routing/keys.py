@@ -1,0 +1,78 @@
+"""API keys: round-robin per provider, sticky per session, skipping cooled keys. Keys are never exposed."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from detour.protocol.messages import Request, TextPart
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    alias: str  # what results and logs show, e.g. OPENAI_API_KEY#2 or key1
+    secret: str = ""
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"Key({self.alias!r})"
+
+
+NO_KEY = Key("none")
+
+
+def make_keys(api_keys: tuple[str, ...] | list[str], key_env: str | None = None) -> tuple[Key, ...]:
+    """Aliases: the env var name (``#n`` from the second key on), else ``key1``, ``key2``..."""
+    if not api_keys:
+        return (NO_KEY,)
+    out = []
+    for i, secret in enumerate(api_keys):
+        if key_env:
+            alias = key_env if i == 0 else f"{key_env}#{i + 1}"
+        else:
+            alias = f"key{i + 1}"
+        out.append(Key(alias, secret))
+    return tuple(out)
+
+
+def session_key(req: Request, session: str | None = None) -> str:
+    """x-detour-session header / argument -> detour.session -> user -> hash(system + first user message)."""
+    explicit = session or req.detour.get("session") or req.user
+    if explicit:
+        return str(explicit)
+    first_user = next((m for m in req.messages if m.role == "user"), None)
+    text = req.system_text() + "\x00"
+    if first_user is not None:
+        text += "".join(p.text for p in first_user.content if isinstance(p, TextPart))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+class KeyPool:
+    """Order in which to try one provider's keys for one session.
+
+    A session keeps its key while that key is healthy; new sessions are spread round-robin.
+    """
+
+    def __init__(self, max_sessions: int = 10_000) -> None:
+        self._next: dict[str, int] = {}
+        self._sticky: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._max = max_sessions
+
+    def order(self, provider: str, keys: tuple[Key, ...], session: str, usable: Callable[[Key], bool]) -> list[Key]:
+        if len(keys) == 1:
+            return list(keys)
+        sticky = self._sticky.get((provider, session))
+        start = next((i for i, k in enumerate(keys) if k.alias == sticky), None)
+        if start is None or not usable(keys[start]):
+            start = self._next.get(provider, 0) % len(keys)
+            self._next[provider] = start + 1
+        rotated = list(keys[start:] + keys[:start])
+        return [k for k in rotated if usable(k)] + [k for k in rotated if not usable(k)]
+
+    def stick(self, provider: str, session: str, key: Key) -> None:
+        pair = (provider, session)
+        self._sticky[pair] = key.alias
+        self._sticky.move_to_end(pair)
+        if len(self._sticky) > self._max:
+            self._sticky.popitem(last=False)

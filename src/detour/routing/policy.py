@@ -1,0 +1,139 @@
+"""The policy table: what to do after a failure, by error kind. Pure: no I/O, no sleeping.
+
+    kind               action                                            cools
+    rate_limited       onRateLimit: auto-switch | retry | wait | fail    model, until reset
+    quota_exhausted    next key of the provider, then switch             key, window or 1 h ladder
+    auth_failed        next key of the provider, then switch             key, until config reload
+    overloaded         retry with backoff (retryAttempts), then switch   model, transient ladder
+    server_error       retry with backoff (retryAttempts), then switch   model, transient ladder
+    timeout            switch (no retry on the same route)               model, transient ladder
+    unreachable        switch                                            provider, transient ladder
+    stream_broken      switch                                            model, transient ladder
+    context_too_long   switch to a larger (or unknown) context           -
+    content_blocked    onContentBlock: fail | switch (uncensored first)  -
+    bad_request        fail, unless an unsupported parameter: skip       -
+    not_found          switch                                            model, 1 h ladder
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from detour.health.ladder import backoff
+from detour.protocol.errors import Failure
+
+Action: TypeAlias = Literal["retry", "next_key", "switch", "fail", "skip"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    on_rate_limit: str = "auto-switch"
+    retry_attempts: int = 3
+    max_retry_wait: float = 10.0
+    on_content_block: str = "fail"
+
+    @classmethod
+    def from_chain(cls, chain: object) -> Settings:
+        return cls(
+            on_rate_limit=getattr(chain, "on_rate_limit", "auto-switch") or "auto-switch",
+            retry_attempts=int(getattr(chain, "retry_attempts", 3)),
+            max_retry_wait=float(getattr(chain, "max_retry_wait", 10.0)),
+            on_content_block=getattr(chain, "on_content_block", "fail") or "fail",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    wait: float = 0.0  # seconds to sleep before a retry (never more than max_retry_wait)
+    cool: str | None = None  # which scope to cool: "key" | "model" | "provider"
+
+
+SCOPES: dict[str, str] = {
+    "rate_limited": "model",
+    "quota_exhausted": "key",
+    "auth_failed": "key",
+    "overloaded": "model",
+    "server_error": "model",
+    "timeout": "model",
+    "unreachable": "provider",
+    "stream_broken": "model",
+    "not_found": "model",
+}
+
+
+def decide(failure: Failure, retries: int, s: Settings, *, rand: Callable[[], float] | None = None) -> Decision:
+    """``retries``: retries already spent on this route for this request."""
+    kind = failure.kind
+    scope = _scope(failure)
+    if kind == "rate_limited":
+        return _rate_limited(failure, retries, s, scope, rand)
+    if kind in ("quota_exhausted", "auth_failed"):
+        return Decision("next_key", cool=scope)
+    if kind in ("overloaded", "server_error"):
+        if retries < s.retry_attempts:
+            wait = failure.retry_after_s if failure.retry_after_s is not None else _backoff(retries + 1, rand)
+            if wait <= s.max_retry_wait:
+                return Decision("retry", wait=wait)
+        return Decision("switch", cool=scope)
+    if kind in ("timeout", "unreachable", "stream_broken", "not_found"):
+        return Decision("switch", cool=scope)
+    if kind == "context_too_long":
+        return Decision("switch")
+    if kind == "content_blocked":
+        return Decision("switch" if s.on_content_block == "switch" else "fail")
+    if kind == "bad_request" and failure.unsupported_param:
+        return Decision("skip")
+    return Decision("fail")
+
+
+def _rate_limited(failure: Failure, retries: int, s: Settings, scope: str, rand: Callable[[], float] | None) -> Decision:
+    mode = s.on_rate_limit
+    after = failure.retry_after_s
+    if mode == "fail":
+        return Decision("fail", cool=scope)
+    if mode == "retry" and retries < s.retry_attempts:
+        wait = after if after is not None else _backoff(retries + 1, rand)
+        if wait <= s.max_retry_wait:
+            return Decision("retry", wait=wait)
+    if mode == "wait" and retries == 0 and after is not None and after <= s.max_retry_wait:
+        return Decision("retry", wait=after)
+    return Decision("switch", cool=scope)
+
+
+def _scope(failure: Failure) -> str:
+    default = SCOPES.get(failure.kind, "model")
+    # the classifier knows better when it says key or provider (e.g. an org-wide limit)
+    return failure.scope if failure.scope in ("key", "provider") else default
+
+
+def _backoff(attempt: int, rand: Callable[[], float] | None) -> float:
+    return backoff(attempt, rand=rand) if rand is not None else backoff(attempt)
+
+
+UNSUPPORTED_PARAMS: dict[str, str] = {
+    "tools": "tools",
+    "tool_choice": "tools",
+    "functions": "tools",
+    "parallel_tool_calls": "tools",
+    "reasoning_effort": "reasoning",
+    "reasoning": "reasoning",
+    "thinking": "thinking",
+    "thinking_config": "thinking",
+    "thinkingconfig": "thinking",
+    "response_format": "structured_output",
+    "response_schema": "structured_output",
+    "image_url": "image",
+    "image": "image",
+    "document": "pdf",
+}
+
+
+def capability_for_param(param: str | None) -> str | None:
+    """An unsupported parameter named by a 400 -> the capability to remember as missing."""
+    if not param:
+        return None
+    key = param.lower().rsplit(".", 1)[-1]
+    return UNSUPPORTED_PARAMS.get(key, f"param:{key}")

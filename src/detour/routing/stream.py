@@ -1,0 +1,221 @@
+"""Streaming through the router: transparent fallback before the first content, rescue after it.
+
+    walk ─▶ open + prime (first content) ─▶ pump ─▶ finish
+              │ failure: next candidate          │ cut / stall / malformed / in-stream error
+              ▼                                  ▼
+           (walk)                        rescue: next candidate with the partial answer as an
+                                         assistant prefill, or a replay whose output is held back
+                                         until it has reproduced the text already sent.
+
+A truncated answer never ends like a normal finish: it ends with an ErrorEvent naming the original
+failure. A tool call is never delivered in halves, and no rescue is tried once one was delivered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from detour.protocol.errors import Failure
+from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start
+from detour.routing.attempt import Primed, open_primed, prefill_request, pump
+from detour.routing.gate import Diverged, Gate, Sent
+from detour.routing.keys import Key
+from detour.routing.plan import Target
+from detour.routing.result import AllFailed, Result, cost_of
+from detour.routing.walk import Served, Walk
+from detour.transport import UpstreamError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.router import Router
+
+
+class RouterStream:
+    """``async with router.stream(req) as s: async for ev in s: ...`` then ``s.result``.
+
+    Closing it (or leaving the ``async with``) closes the upstream response at once. Raises AllFailed from
+    the iteration only if nothing was sent yet; after that, failures arrive as a final ErrorEvent.
+    """
+
+    def __init__(self, router: Router, req: Request, *, require: list[str] | None, session: str | None) -> None:
+        self._router = router
+        self._req = req
+        self._require = require
+        self._session = session
+        self._gen: AsyncIterator[Event] | None = None
+        self.result: Result | None = None
+
+    async def __aenter__(self) -> RouterStream:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        if self._gen is None:
+            self._gen = self._run()
+        return self._gen
+
+    async def aclose(self) -> None:
+        if self._gen is not None:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+
+    async def _run(self) -> AsyncIterator[Event]:
+        driver = _Driver(self._router, self._req, self._require, self._session)
+        try:
+            async with aclosing(driver.events()) as events:  # closing propagates: the upstream closes now
+                async for event in events:
+                    yield event
+        finally:
+            self.result = driver.result()
+
+
+class _Driver:
+    def __init__(self, router: Router, req: Request, require: list[str] | None, session: str | None) -> None:
+        self.router = router
+        self.req = req
+        self.walk: Walk = router._walk(req, require, session)
+        self.sent = Sent()
+        self.acc = Accumulator()
+        self.original: Failure | None = None
+        self.served: Target | None = None
+        self.key: Key | None = None
+        self.cost: float | None = None
+        self.upstream_id = ""
+
+    async def events(self) -> AsyncIterator[Event]:
+        call = self._first_call
+        while True:
+            try:
+                served = await self.walk.run(call)
+            except AllFailed:
+                if not self.sent.content:
+                    raise
+                yield self._deliver(ErrorEvent(self.original))
+                return
+            except Diverged as exc:
+                yield self._deliver(self._diverged(exc))
+                return
+            failure: Failure | None = None
+            async with aclosing(self._serve(served)) as items:
+                async for item in items:
+                    if isinstance(item, Failure):
+                        failure = item
+                    else:
+                        yield item
+            if failure is None:
+                return
+            if isinstance(failure, _DivergedFailure):
+                yield self._deliver(ErrorEvent(self.original))
+                return
+            self.original = self.original or failure
+            if self.sent.tools:
+                yield self._deliver(ErrorEvent(self.original))
+                return
+            call = self._rescue_call
+
+    async def _serve(self, served: Served[Primed]) -> AsyncIterator[Event | Failure]:
+        """Deliver one primed attempt; ends with a Failure item if it broke."""
+        primed, target = served.value, served.target
+        self.served, self.key = target, served.key
+        started = time.perf_counter()
+        if not self.sent.started:
+            self.sent.started = True
+            self.upstream_id = primed.upstream_id
+            yield self._deliver(Start(primed.upstream_id, target.model_id))
+        failure: Failure | None = None
+        try:
+            for event in primed.ready:
+                yield self._deliver(event)
+            async with aclosing(pump(primed, self.router.timeouts)) as events:
+                async for event in events:
+                    yield self._deliver(event)
+        except UpstreamError as err:
+            failure = err.failure
+        except Diverged:
+            failure = _DivergedFailure("stream_broken", "replay diverged")
+        finally:
+            await primed.stream.aclose()
+        if failure is None and not self.sent.finished:
+            failure = Failure("stream_broken", "stream ended before finish")
+        await self._account(target, served.key, primed, started, failure)
+        if failure is not None:
+            yield failure
+
+    async def _account(self, target: Target, key: Key, primed: Primed, started: float, failure: Failure | None) -> None:
+        if self.acc.usage is not None:
+            segment = cost_of(self.acc.usage, target.info)
+            if segment is not None:
+                self.cost = (self.cost or 0.0) + segment
+        if failure is None:
+            out = self.acc.usage.output_tokens if self.acc.usage else 0
+            gen = time.perf_counter() - started
+            await self.router.ledger.record_speed(target.model_id, primed.first_at - primed.started,
+                                                  out / gen if out and gen > 0 else None)
+            return
+        if isinstance(failure, _DivergedFailure):
+            return
+        self.walk.broke(target, key, failure)
+        await self.router.ledger.cool(f"model:{target.model_id}", failure.kind, reason=failure.message[:200])
+
+    def _deliver(self, event: Event) -> Event:
+        if event.kind not in ("start", "usage", "error"):
+            self.sent.content = True
+        self.acc.add(event)
+        return event
+
+    def _diverged(self, exc: Diverged) -> ErrorEvent:
+        return ErrorEvent(self.original or Failure("stream_broken", str(exc)))
+
+    # ------------------------------------------------------------ attempts
+
+    async def _first_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
+        gate = Gate(self.sent)
+        switch = self.walk.settings.on_content_block == "switch"
+        return await open_primed(self.router.transport, target, key, self.req, gate, self.router.timeouts,
+                                 switch_on_block=switch)
+
+    async def _rescue_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
+        """Prefill when the model takes it (or might); replay with hold-back when it does not."""
+        ledger = self.router.ledger
+        info = target.info
+        known_no = (info is not None and info.prefill is False) or "prefill" in ledger.missing(target.model_id)
+        if not known_no:
+            started = time.perf_counter()
+            self.walk.mode = "prefill"
+            try:
+                req = prefill_request(self.req, self.sent.text)
+                return await open_primed(self.router.transport, target, key, req, Gate(self.sent, "prefill"), self.router.timeouts)
+            except UpstreamError as err:
+                if err.failure.kind != "bad_request":
+                    raise
+                self.walk._record(target, key, "bad_request", started, err.failure)
+                await ledger.learn_missing(target.model_id, "prefill")
+        self.walk.mode = "replay"
+        return await open_primed(self.router.transport, target, key, self.req, Gate(self.sent, "replay"), self.router.timeouts)
+
+    # ------------------------------------------------------------ result
+
+    def result(self) -> Result | None:
+        if self.served is None:
+            return None
+        response = self.acc.response(allow_incomplete=True)
+        response.model = self.served.model_id
+        complete = self.sent.finished and self.acc.error is None
+        return Result(
+            response=response,
+            model=self.served.model_id,
+            attempts=self.walk.attempts,
+            skipped=self.walk.skipped,
+            fallback_reason=self.walk.fallback_reason(self.served.model_id),
+            cost=self.cost,
+            key=self.key.alias if self.key else "",
+            error=None if complete else (self.original or self.acc.error or Failure("stream_broken", "incomplete")),
+        )
+
+
+class _DivergedFailure(Failure):
+    """Marks a replay that diverged: the stream ends, no further rescue."""

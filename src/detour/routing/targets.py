@@ -1,0 +1,119 @@
+"""Resolve chains and model ids into Targets (endpoint + catalog info + keys), once per config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from detour.catalog.model import TIER_ORDER, ModelInfo, split_model_id
+from detour.protocol.messages import Request
+from detour.routing.keys import make_keys
+from detour.routing.plan import Target
+
+CHAIN_ALIASES = frozenset({"", "detour", "default", "auto"})
+
+
+def chain_for(config: Any, req: Request) -> tuple[str, Any, list[str]]:
+    """(chain name, ChainConfig, model ids): a named chain, or the request's model then the default chain."""
+    name = req.detour.get("chain")
+    if name:
+        chain = config.chain(name)
+        return name, chain, list(chain.models)
+    if req.model in config.chains:
+        chain = config.chains[req.model]
+        return req.model, chain, list(chain.models)
+    chain = config.model
+    models = list(chain.models)
+    if req.model not in CHAIN_ALIASES and "/" in req.model:
+        models = [req.model] + [m for m in models if m != req.model]
+    return "default", chain, models
+
+
+class Targets:
+    """Target cache: model id -> Target (None when the provider has no endpoint)."""
+
+    def __init__(self, config: Any, catalog: Any = None, env: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.env = os.environ if env is None else env
+        self._cache: dict[str, Target | None] = {}
+        self._groups: dict[tuple[str, ...], tuple[list[list[Target]], list[tuple[str, str]]]] = {}
+
+    def get(self, model_id: str, via: str | None = None) -> Target | None:
+        key = model_id if via is None else f"{model_id}\x00{via}"
+        if key not in self._cache:
+            self._cache[key] = self._resolve(model_id, via)
+        return self._cache[key]
+
+    def groups(self, model_ids: list[str]) -> tuple[list[list[Target]], list[tuple[str, str]]]:
+        """Each chain entry with its equivalent routes; entries without an endpoint are reported."""
+        key = tuple(model_ids)
+        cached = self._groups.get(key)
+        if cached is None:
+            cached = self._groups[key] = self._build_groups(model_ids)
+        return cached
+
+    def _build_groups(self, model_ids: list[str]) -> tuple[list[list[Target]], list[tuple[str, str]]]:
+        groups: list[list[Target]] = []
+        skipped: list[tuple[str, str]] = []
+        routes = getattr(self.config, "routes", {}) or {}
+        for model_id in dict.fromkeys(model_ids):
+            row = [t for t in [self.get(model_id)] if t is not None]
+            row += [t for alt in routes.get(model_id, ()) if (t := self.get(alt, via=model_id)) is not None]
+            if not row:
+                skipped.append((model_id, "no_endpoint"))
+            else:
+                groups.append(row)
+        return groups, skipped
+
+    def _resolve(self, model_id: str, via: str | None) -> Target | None:
+        provider, model = split_model_id(model_id)
+        providers = getattr(self.catalog, "providers", None)
+        endpoint = self.config.endpoint(provider, providers, self.env) if providers else self.config.endpoint(provider, env=self.env)
+        if endpoint is None:
+            return None
+        info = self.catalog.get(model_id) if self.catalog is not None else None
+        if info is None:
+            info = _from_overrides(self.config, model_id, provider, model)
+        price = info.blended_price if info else None
+        tier = TIER_ORDER.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
+        return Target(
+            model_id=model_id,
+            provider=provider,
+            model=model,
+            protocol=endpoint.protocol,
+            endpoint=endpoint,
+            info=info,
+            via=via,
+            url_images=_url_images(endpoint.protocol, info),
+            price=price,
+            tier=tier,
+            keys=make_keys(endpoint.api_keys, _key_env(endpoint, self.env)),
+        )
+
+
+def _from_overrides(config: Any, model_id: str, provider: str, model: str) -> ModelInfo | None:
+    overrides = config.overrides(model_id) if hasattr(config, "overrides") else {}
+    if not overrides:
+        return None
+    return ModelInfo(id=model_id, provider=provider, model=model).with_overrides(overrides)
+
+
+def _url_images(protocol: str, info: ModelInfo | None) -> bool:
+    if info is not None and info.image_url is False:
+        return False
+    if protocol == "gemini":
+        from detour.transport import codec
+
+        return bool(getattr(codec("gemini"), "supports_image_urls", lambda: False)())
+    return True
+
+
+def _key_env(endpoint: Any, env: Mapping[str, str]) -> str | None:
+    """The env var the key came from, so results can name it (OPENAI_API_KEY#2) without showing it."""
+    keys = endpoint.api_keys
+    for name in endpoint.key_env:
+        if env.get(name) and env.get(name) in keys:
+            return name
+    return None

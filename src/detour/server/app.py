@@ -1,0 +1,273 @@
+"""The gateway's ASGI app: two front doors (OpenAI, Anthropic), model listing, status, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+import orjson
+
+from detour.protocol.messages import Request
+from detour.server import asgi, names
+from detour.server.asgi import Receive, Scope, Send
+from detour.server.doors import ANTHROPIC, OPENAI, Door
+from detour.server.state import GatewayState
+
+log = logging.getLogger("detour.server")
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class Gateway:
+    """A plain ASGI callable; routing is one dict lookup on (method, path)."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+        chat_openai = self._door(OPENAI)
+        chat_anthropic = self._door(ANTHROPIC)
+        self.routes: dict[tuple[str, str], Handler] = {}
+        for prefix in ("/v1", ""):
+            self.routes[("POST", f"{prefix}/chat/completions")] = chat_openai
+            self.routes[("POST", f"{prefix}/messages")] = chat_anthropic
+            self.routes[("POST", f"{prefix}/messages/count_tokens")] = self._count_tokens
+            self.routes[("GET", f"{prefix}/models")] = self._models
+        self.routes[("GET", "/status")] = self._status
+        self.routes[("GET", "/healthz")] = self._healthz
+        self.routes[("GET", "/metrics")] = self._metrics
+        self.routes[("GET", "/")] = self._dashboard
+        self.routes[("GET", "/events")] = self._events
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is None:
+                await self._not_found(scope, send)
+                return
+            await handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # ------------------------------------------------------------------ front doors
+
+    def _door(self, door: Door) -> Handler:
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            started = time.perf_counter()
+            headers = asgi.header_map(scope)
+            req = await self._decode(door, headers, receive, send)
+            if req is None:
+                return
+            if req.stream:
+                await self._run_stream(door, req, headers, receive, send, started)
+            else:
+                await self._run_complete(door, req, headers, send, started)
+
+        return handle
+
+    async def _decode(self, door: Door, headers: dict[str, str], receive: Receive, send: Send) -> Request | None:
+        if not self._authorized(headers):
+            await self._error(send, door, 401, "missing or wrong API key for this gateway: send it as "
+                              "'Authorization: Bearer <key>' or 'x-api-key: <key>' (server.apiKeys)")
+            return None
+        try:
+            declared = headers.get("content-length")
+            body = await asgi.read_body(receive, self.state.max_body, int(declared) if declared and declared.isdigit() else None)
+        except asgi.BodyTooLarge:
+            await self._error(send, door, 413, f"request body is larger than the gateway's limit of "
+                              f"{self.state.max_body} bytes (server.maxBodySize)")
+            return None
+        except asgi.ClientGone:
+            return None
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            await self._error(send, door, 400, f"request body is not valid JSON: {exc}")
+            return None
+        if not isinstance(data, dict):
+            await self._error(send, door, 400, f"request body must be a JSON object, not {type(data).__name__}")
+            return None
+        try:
+            req = door.codec.decode_request(data, headers)
+            self._target(req)
+        except names.UnknownModel as exc:
+            await self._error(send, door, 404, str(exc), kind="not_found")
+            return None
+        except (ValueError, TypeError, KeyError) as exc:
+            await self._error(send, door, 400, _clean(exc))
+            return None
+        return req
+
+    def _target(self, req: Request) -> None:
+        st = self.state
+        target = names.resolve(req.model, st.config, st.catalog, st.providers)
+        if target.chain is not None:
+            if target.chain != "default":
+                req.detour.setdefault("chain", target.chain)
+            req.model = "detour"
+        else:
+            req.model = target.model or req.model
+
+    async def _run_complete(self, door: Door, req: Request, headers: dict[str, str], send: Send, started: float) -> None:
+        from detour.routing.result import AllFailed
+
+        try:
+            result = await self.state.router.chat(req, require=_require(headers), session=headers.get("x-detour-session"))
+        except AllFailed as exc:
+            await self._all_failed(send, door, req, exc, started)
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must still answer in the client's protocol
+            log.exception("internal error while routing %s", req.model)
+            await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
+            return
+        body = orjson.dumps(door.codec.encode_response(result.response, result.model))
+        await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
+        self.state.observe(door.name, req, result, 200, started)
+
+    async def _run_stream(self, door: Door, req: Request, headers: dict[str, str], receive: Receive, send: Send, started: float) -> None:
+        task = asyncio.ensure_future(self._stream(door, req, headers, send, started))
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+        done, _pending = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()  # the client went away: cancel the upstream request at once
+            log.info("client disconnected; upstream request cancelled")
+        watcher.cancel()
+        await asyncio.gather(task, watcher, return_exceptions=True)
+
+    async def _stream(self, door: Door, req: Request, headers: dict[str, str], send: Send, started: float) -> None:
+        from detour.routing.result import AllFailed
+
+        encoder = door.codec.StreamEncoder(req.model, include_usage=req.include_usage) if door is OPENAI else door.codec.StreamEncoder(req.model)
+        stream = self.state.router.stream(req, require=_require(headers), session=headers.get("x-detour-session"))
+        sent_headers = False
+        try:
+            async with stream as s:
+                async for event in s:
+                    if not sent_headers:
+                        encoder.model = s.model
+                        await asgi.start_stream(send, _served_headers(s))
+                        sent_headers = True
+                    if event.kind == "error":
+                        await asgi.send_chunk(send, encoder.error(event.failure), more=False)
+                        self.state.observe(door.name, req, s.result, 200, started)
+                        return
+                    chunk = encoder.encode(event)
+                    if chunk:
+                        await asgi.send_chunk(send, chunk)
+            await asgi.send_chunk(send, b"", more=False)
+            self.state.observe(door.name, req, s.result, 200, started)
+        except AllFailed as exc:
+            if sent_headers:
+                from detour.protocol.errors import Failure
+
+                await asgi.send_chunk(send, encoder.error(exc.failure or Failure("stream_broken", str(exc))), more=False)
+            else:
+                await self._all_failed(send, door, req, exc, started)
+
+    async def _all_failed(self, send: Send, door: Door, req: Request, exc: Any, started: float) -> None:
+        extra: list[tuple[bytes, bytes]] = [(b"x-detour-attempts", str(len(exc.attempts)).encode())]
+        if exc.retry_after is not None:
+            extra.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
+        kind = exc.failure.kind if exc.failure is not None else None
+        status, body = door.error(exc.status, str(exc), kind=kind, retry_after=exc.retry_after)
+        await asgi.send_json(send, status, body, extra)
+        self.state.observe_failure(door.name, req, exc, status, started)
+
+    # ------------------------------------------------------------------ other routes
+
+    async def _count_tokens(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = asgi.header_map(scope)
+        req = await self._decode(ANTHROPIC, headers, receive, send)
+        if req is not None:
+            from detour.server.state import estimate_tokens
+
+            await asgi.send_json(send, 200, {"input_tokens": estimate_tokens(req)})
+
+    async def _models(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._authorized(asgi.header_map(scope)):
+            await self._error(send, OPENAI, 401, "missing or wrong API key for this gateway")
+            return
+        await asgi.send_json(send, 200, self.state.models_listing())
+
+    async def _status(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi.send_json(send, 200, self.state.status())
+
+    async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi.send_bytes(send, 200, b'{"status":"ok"}', [asgi.JSON])
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, content_type = self.state.metrics.render()
+        await asgi.send_bytes(send, 200, body, [(b"content-type", content_type.encode())])
+
+    async def _dashboard(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from detour.server.dashboard import page
+
+        await asgi.send_bytes(send, 200, page(), [(b"content-type", b"text/html; charset=utf-8")])
+
+    async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Server-sent status snapshots for the dashboard, once a second, until the client leaves."""
+        await asgi.start_stream(send, [])
+        gone = asyncio.ensure_future(_wait_disconnect(receive))
+        try:
+            while not gone.done():
+                await asgi.send_chunk(send, b"data: " + orjson.dumps(self.state.status()) + b"\n\n")
+                await asyncio.wait({gone}, timeout=1.0)
+        except OSError:
+            pass
+        finally:
+            gone.cancel()
+
+    async def _not_found(self, scope: Scope, send: Send) -> None:
+        door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
+        await self._error(send, door, 404, f"no route {scope['method']} {scope['path']}; detour serves "
+                          "POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /status")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.state.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.state.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------------ helpers
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        keys = self.state.api_keys
+        if not keys:
+            return True
+        given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ").strip()
+        ok = False
+        for key in keys:  # compare with every key, in constant time, so timing reveals nothing
+            ok |= hmac.compare_digest(given.encode(), key.encode())
+        return ok
+
+    async def _error(self, send: Send, door: Door, status: int, message: str, *, kind: str | None = None) -> None:
+        status, body = door.error(status, message, kind=kind)
+        await asgi.send_json(send, status, body)
+
+
+def _require(headers: dict[str, str]) -> list[str] | None:
+    raw = headers.get("x-detour-require")
+    return [n.strip() for n in raw.split(",") if n.strip()] if raw else None
+
+
+def _served_headers(result: Any) -> list[tuple[bytes, bytes]]:
+    out = [(b"x-detour-model", result.model.encode()), (b"x-detour-attempts", str(len(result.attempts)).encode())]
+    if result.fallback_reason:
+        out.append((b"x-detour-fallback-reason", result.fallback_reason.encode()))
+    return out
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _clean(exc: BaseException) -> str:
+    text = str(exc).strip("'\"")
+    return text or type(exc).__name__

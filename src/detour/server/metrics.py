@@ -1,0 +1,45 @@
+"""Prometheus metrics, on a registry of the gateway's own (several gateways can live in one process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("detour_requests", "Requests by front door, served model and status",
+                                ["door", "model", "status"], registry=r)
+        self.latency = Histogram("detour_request_seconds", "Request latency through the gateway", ["door"],
+                                 buckets=_BUCKETS, registry=r)
+        self.attempts = Counter("detour_attempts", "Upstream attempts by model and outcome kind",
+                                ["model", "kind"], registry=r)
+        self.switches = Counter("detour_switches", "Changes of the serving model per chain",
+                                ["chain", "from_model", "to_model"], registry=r)
+        self.cost = Counter("detour_spend_usd", "Spend by served model, in USD", ["model"], registry=r)
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def request(self, door: str, model: str, status: int, seconds: float, attempts: int, cost: float | None, result: Any) -> None:
+        key = (door, model, status)
+        child = self._children.get(key)
+        if child is None:  # cache label children: .labels() is the costly part on the hot path
+            child = self._children[key] = self.requests.labels(door, model, str(status))
+        child.inc()
+        self.latency.labels(door).observe(seconds)
+        if result is not None:
+            for attempt in result.attempts:
+                self.attempts.labels(attempt.model, attempt.kind).inc()
+        if cost:
+            self.cost.labels(model).inc(cost)
+
+    def switch(self, chain: str, from_model: str, to_model: str) -> None:
+        self.switches.labels(chain, from_model, to_model).inc()
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,135 @@
+"""`detour serve`: build the gateway from the config (or from the environment) and run it on uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from detour.server.app import Gateway
+from detour.server.state import DEFAULT_MAX_BODY, GatewayState
+
+log = logging.getLogger("detour.server")
+
+# The model picked per provider when `detour serve` runs with no config and finds the provider's key.
+DEFAULT_MODELS = {
+    "anthropic": "anthropic/claude-sonnet-4-5",
+    "openai": "openai/gpt-5",
+    "google": "google/gemini-2.5-flash",
+    "deepseek": "deepseek/deepseek-chat",
+    "openrouter": "openrouter/anthropic/claude-sonnet-4.5",
+    "groq": "groq/llama-3.3-70b-versatile",
+    "mistral": "mistral/mistral-large-latest",
+    "xai": "xai/grok-4",
+}
+HOW_TO_ADD = ("No provider found: set an API key (e.g. ANTHROPIC_API_KEY or OPENAI_API_KEY), start LM Studio or "
+              "Ollama, or write a detour.json with a \"model\" block (see the README), then restart detour serve.")
+
+
+class ServeError(Exception):
+    """A problem that stops `detour serve` from starting; the message says how to fix it."""
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_state(config_path: str | None = None, *, env: dict[str, str] | None = None,
+                catalog_source: str | None = None, discover: bool = True) -> GatewayState:
+    from detour.catalog import load_catalog
+    from detour.config import load_config, parse_config
+    from detour.router import Router
+
+    env = dict(os.environ if env is None else env)
+    loaded = load_config(config_path, env=env)
+    config = loaded.config
+    notes: list[str] = [f"config: {loaded.path}" if loaded.path else "config: none found"]
+    catalog = load_catalog(config, catalog=catalog_source or env.get("DETOUR_CATALOG"))
+    if not config.model.models:
+        found = _auto_chain(catalog, env, discover)
+        if found:
+            chain = parse_config({"model": {"primary": found[0], "fallback": found[1:]}}).config.model
+            config = config.model_copy(update={"model": chain})
+            notes.append("default chain from the environment: " + ", ".join(found))
+        else:
+            notes.append(HOW_TO_ADD)
+    router = Router(config, catalog=catalog)
+    return GatewayState(router=router, config=config, catalog=catalog, providers=catalog.providers,
+                        api_keys=tuple(config.server.api_keys),
+                        max_body=getattr(config.server, "max_body_size", None) or DEFAULT_MAX_BODY, notes=notes)
+
+
+def _auto_chain(catalog: Any, env: dict[str, str], discover: bool) -> list[str]:
+    found = []
+    for provider, model in DEFAULT_MODELS.items():
+        spec = catalog.providers.get(provider)
+        if spec is not None and any(env.get(name) for name in spec.env):
+            found.append(model)
+    if discover:
+        found += _local_models(catalog)
+    return found
+
+
+def _local_models(catalog: Any) -> list[str]:
+    try:
+        import asyncio
+
+        from detour.catalog.discovery import discover_local
+
+        infos = asyncio.run(discover_local())
+    except Exception as exc:  # noqa: BLE001 - discovery is best effort: no local server is normal
+        log.debug("local discovery failed: %s", exc)
+        return []
+    return [info.id for info in infos][:2]
+
+
+def create_app(config_path: str | None = None, **kwargs: Any) -> Gateway:
+    return Gateway(build_state(config_path, **kwargs))
+
+
+def app_factory() -> Gateway:
+    """For uvicorn's --factory / multi-worker mode: the config path travels in $DETOUR_CONFIG."""
+    return create_app(os.environ.get("DETOUR_CONFIG"))
+
+
+def serve(config_path: str | None, host: str | None, port: int | None, workers: int = 1,
+          catalog_source: str | None = None) -> None:
+    import uvicorn
+
+    state = build_state(config_path, catalog_source=catalog_source)
+    host = host or state.config.server.host
+    port = port or state.config.server.port
+    if not is_loopback(host) and not state.api_keys:
+        raise ServeError(f"refusing to listen on {host} without server.apiKeys: anyone who can reach it could spend "
+                         "your provider keys. Add \"server\": {\"apiKeys\": [\"...\"]} to the config, or bind 127.0.0.1.")
+    for note in state.notes:
+        print(f"detour: {note}", flush=True)
+    print(f"detour: serving on http://{host}:{port} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages, "
+          f"status: /status, dashboard: /)", flush=True)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options: dict[str, Any] = dict(host=host, port=port, log_level="warning", access_log=False, http="httptools",
+                                   timeout_graceful_shutdown=30, lifespan="on")
+    if _has_uvloop():
+        options["loop"] = "uvloop"
+    if workers > 1:
+        if config_path:
+            os.environ["DETOUR_CONFIG"] = str(Path(config_path).resolve())
+        uvicorn.run("detour.server.run:app_factory", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(Gateway(state), **options)
+
+
+def _has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,153 @@
+"""What the gateway holds: the router, config, catalog, metrics and the live view behind /status."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from detour.protocol.messages import ImagePart, Request, TextPart, ToolCallPart, ToolResultPart
+from detour.server.metrics import Metrics
+
+log = logging.getLogger("detour.server")
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+
+
+@dataclass
+class ChainView:
+    primary: str | None
+    current: str | None = None
+    reason: str | None = None  # why the current model is not the primary
+    since: float | None = None
+
+
+@dataclass
+class GatewayState:
+    router: Any
+    config: Any
+    catalog: Any
+    providers: Any
+    api_keys: tuple[str, ...] = ()
+    max_body: int = DEFAULT_MAX_BODY
+    metrics: Metrics = field(default_factory=Metrics)
+    notes: list[str] = field(default_factory=list)  # what `detour serve` found, shown in /status
+    chains: dict[str, ChainView] = field(default_factory=dict)
+    switches: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+    started_at: float = field(default_factory=time.time)
+
+    async def start(self) -> None:
+        opener = getattr(self.router, "start", None)
+        if opener is not None:
+            await opener()
+
+    async def close(self) -> None:
+        closer = getattr(self.router, "aclose", None)
+        if closer is not None:
+            await closer()
+
+    # ---------------------------------------------------------------- per request
+
+    def observe(self, door: str, req: Request, result: Any, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        chain = req.detour.get("chain") or "default"
+        attempts = len(result.attempts) if result is not None else 0
+        served = result.model if result is not None else "-"
+        self.metrics.request(door, served, status, elapsed, attempts, getattr(result, "cost", None), result)
+        self._track(chain, req, result)
+        log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
+                 door, req.model, served, attempts, status, elapsed * 1000)
+
+    def observe_failure(self, door: str, req: Request, exc: Any, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.request(door, "-", status, elapsed, len(exc.attempts), None, None)
+        log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f",
+                 door, req.model, len(exc.attempts), status, elapsed * 1000)
+
+    def _track(self, chain: str, req: Request, result: Any) -> None:
+        if result is None:
+            return
+        view = self.chains.get(chain)
+        if view is None:
+            view = self.chains[chain] = ChainView(primary=self._primary(chain))
+        if view.current != result.model:
+            if view.current is not None:
+                event = {"at": time.time(), "chain": chain, "from": view.current, "to": result.model,
+                         "reason": result.fallback_reason or "recovered"}
+                self.switches.append(event)
+                self.metrics.switch(chain, view.current, result.model)
+                log.info("switch chain=%s from=%s to=%s reason=%s", chain, view.current, result.model, event["reason"])
+            view.current, view.since = result.model, time.time()
+        view.reason = result.fallback_reason if result.model != view.primary else None
+
+    def _primary(self, chain: str) -> str | None:
+        cfg = self.config.model if chain == "default" else self.config.chains.get(chain)
+        return cfg.primary if cfg is not None else None
+
+    # ---------------------------------------------------------------- views
+
+    def models_listing(self) -> dict[str, Any]:
+        created = int(self.started_at)
+        data = []
+        for info in self._listed_models():
+            record = info.record(self.health_of(info.id))
+            data.append({"id": info.id, "object": "model", "created": created, "owned_by": info.provider, **record})
+        for name in ["detour", *self.config.chains]:
+            data.insert(0, {"id": name, "object": "model", "created": created, "owned_by": "detour"})
+        return {"object": "list", "data": data}
+
+    def _listed_models(self) -> list[Any]:
+        from detour.catalog.model import ModelInfo, split_model_id
+
+        cfg = self.config
+        chains = [*cfg.model.models, *(m for c in cfg.chains.values() for m in c.models)]
+        declared = [f"{pid}/{mid}" for pid, prov in cfg.provider.items() for mid in prov.models]
+        ids = list(dict.fromkeys([*chains, *declared]))
+        out = []
+        for model_id in ids:
+            info = self.catalog.get(model_id)
+            if info is None:
+                provider, model = split_model_id(model_id)
+                info = ModelInfo(model_id, provider, model, known=False)
+            out.append(info)
+        return out
+
+    def health_of(self, model_id: str) -> Any:
+        reader = getattr(self.router, "health_of", None)
+        return reader(model_id) if reader is not None else None
+
+    def status(self) -> dict[str, Any]:
+        chains = {}
+        for name in ["default", *self.config.chains]:
+            view = self.chains.get(name) or ChainView(primary=self._primary(name))
+            chains[name] = {"primary": view.primary, "current": view.current or view.primary,
+                            "reason": view.reason, "since": view.since, "until": self._until(view)}
+        models = {info.id: self.health_of(info.id) for info in self._listed_models()}
+        return {"chains": chains, "models": models, "switches": list(self.switches), "notes": self.notes,
+                "uptime_s": round(time.time() - self.started_at, 1)}
+
+    def _until(self, view: ChainView) -> float | None:
+        if view.primary is None or view.current in (None, view.primary):
+            return None
+        health = self.health_of(view.primary)
+        return health.get("until") if isinstance(health, dict) else None
+
+
+def estimate_tokens(req: Request) -> int:
+    """A fast estimate: ~4 characters a token, plus a flat cost per image and per tool definition."""
+    chars = 0
+    images = 0
+    for message in req.messages:
+        for part in message.content:
+            if isinstance(part, TextPart):
+                chars += len(part.text)
+            elif isinstance(part, ImagePart):
+                images += 1
+            elif isinstance(part, ToolCallPart):
+                chars += len(part.arguments) + len(part.name)
+            elif isinstance(part, ToolResultPart):
+                chars += sum(len(p.text) for p in part.content if isinstance(p, TextPart))
+    for tool in req.tools:
+        chars += len(tool.name) + len(tool.description or "") + 200
+    return chars // 4 + images * 1000 + 1

@@ -1,0 +1,245 @@
+"""One shared async HTTP client, and the per-protocol URL + auth + codec glue around it.
+
+The router hands over a neutral Request and a Target; this module encodes it with the right codec,
+sends it, and gives back a neutral Response or a stream of neutral Events. HTTP errors are mapped
+through ``errors.classify`` and exceptions through ``errors.classify_exception`` into ``UpstreamError``.
+Keys go into headers only: never into messages, reprs or logs.
+
+httpx.AsyncClient was picked over a raw-asyncio HTTP/1.1 client by measurement (bench/bench_routing.py
+--transport): see docs/policy.md for the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import httpx
+import orjson
+
+from detour.protocol import errors as _errors
+from detour.protocol.errors import Failure
+from detour.protocol.messages import Event, Request, Response
+
+ANTHROPIC_VERSION = "2023-06-01"
+CODECS = {"openai": "detour.protocol.openai_chat", "anthropic": "detour.protocol.anthropic", "gemini": "detour.protocol.gemini"}
+FLAVORS = frozenset({"openai", "deepseek", "groq", "mistral", "ollama", "lmstudio", "openrouter", "xai"})
+
+
+class UpstreamError(Exception):
+    """A failed attempt, already classified. ``after_content`` is set by the router, not here."""
+
+    def __init__(self, failure: Failure, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{failure.kind}: {failure.message}")
+        self.failure = failure
+        self.headers = headers or {}
+
+
+def codec(protocol: str) -> ModuleType:
+    return importlib.import_module(CODECS[protocol])
+
+
+def flavor_for(provider: str) -> str:
+    return provider if provider in FLAVORS else "generic"
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """Everything needed to put one request on the wire."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+def build(protocol: str, base_url: str, provider: str, model: str, secret: str, req: Request,
+          extra_headers: dict[str, str] | None = None) -> Wire:
+    """URL + auth headers + encoded body for one protocol."""
+    mod = codec(protocol)
+    base = base_url.rstrip("/")
+    headers = {"content-type": "application/json", **(extra_headers or {})}
+    if protocol == "anthropic":
+        body = mod.encode_request(req, model)
+        url = f"{base}/messages"
+        headers["anthropic-version"] = ANTHROPIC_VERSION
+        headers.update(getattr(mod, "request_headers", lambda _r: {})(req))
+        if secret:
+            headers["x-api-key"] = secret
+    elif protocol == "gemini":
+        body = mod.encode_request(req, model)
+        url = base + mod.request_path(model, req.stream)
+        if secret:
+            headers["x-goog-api-key"] = secret
+    else:
+        body = mod.encode_request(req, model, flavor=flavor_for(provider))
+        url = f"{base}/chat/completions"
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+    if req.stream:
+        headers["accept"] = "text/event-stream"
+    return Wire(url, headers, orjson.dumps(body))
+
+
+def lower_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def _failure_from_status(protocol: str, provider: str, status: int, headers: dict[str, str], raw: bytes) -> Failure:
+    try:
+        body: Any = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
+    classify = getattr(_errors, "classify", None)
+    if classify is not None:
+        return classify(protocol, status, headers, body, provider=provider)
+    return _by_status(status, headers)
+
+
+def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failure:
+    classify = getattr(_errors, "classify_exception", None)
+    if classify is not None:
+        return classify(exc, after_headers=after_headers)
+    if isinstance(exc, httpx.TimeoutException):
+        return Failure("timeout", type(exc).__name__)
+    return Failure("stream_broken" if after_headers else "unreachable", type(exc).__name__)
+
+
+_STATUS_KINDS: dict[int, str] = {400: "bad_request", 401: "auth_failed", 402: "quota_exhausted", 403: "auth_failed",
+                                 404: "not_found", 408: "timeout", 413: "context_too_long", 429: "rate_limited",
+                                 503: "overloaded", 529: "overloaded", 504: "timeout"}
+
+
+def _by_status(status: int, headers: dict[str, str]) -> Failure:
+    """Used only while errors.classify is unavailable: the status alone picks the kind."""
+    kind: Any = _STATUS_KINDS.get(status, "server_error" if status >= 500 else "bad_request")
+    after = headers.get("retry-after")
+    try:
+        retry = float(after) if after is not None else None
+    except ValueError:
+        retry = None
+    return Failure(kind, f"HTTP {status}", status=status, retry_after_s=retry)
+
+
+def rate_state(headers: dict[str, str]) -> tuple[dict[str, float], dict[str, float]] | None:
+    """(remaining, reset_in) from the response headers, when the provider sends them."""
+    fn = getattr(_errors, "rate_state", None)
+    state = fn(headers) if fn is not None else None
+    if state is None:
+        return None
+    return dict(state.remaining), dict(state.reset_in)
+
+
+class Transport:
+    """A pooled keep-alive client shared by every request of a Router."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None, *, connect_timeout: float = 5.0,
+                 max_connections: int = 200) -> None:
+        self._own = client is None
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(None, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                                keepalive_expiry=60.0),
+            trust_env=False,
+        )
+        self.connect_timeout = connect_timeout
+
+    async def aclose(self) -> None:
+        if self._own:
+            await self.client.aclose()
+
+    def _request(self, wire: Wire) -> httpx.Request:
+        return self.client.build_request(
+            "POST", wire.url, headers=wire.headers, content=wire.body,
+            timeout=httpx.Timeout(None, connect=self.connect_timeout),
+        )
+
+    async def complete(self, protocol: str, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
+        """Send a non-streaming request; the caller bounds the total time."""
+        try:
+            resp = await self.client.send(self._request(wire))
+        except (httpx.HTTPError, OSError) as exc:
+            raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
+        headers = lower_headers(resp.headers)
+        if resp.status_code >= 400:
+            raise UpstreamError(_failure_from_status(protocol, provider, resp.status_code, headers, resp.content), headers)
+        try:
+            return codec(protocol).decode_response(orjson.loads(resp.content)), headers
+        except Exception as exc:  # noqa: BLE001 - an undecodable 200 is a broken upstream, not our crash
+            raise UpstreamError(Failure("server_error", f"undecodable response: {exc}", status=resp.status_code), headers) from None
+
+    async def open_stream(self, protocol: str, provider: str, wire: Wire) -> UpstreamStream:
+        """Send a streaming request and wait for the status line + headers."""
+        try:
+            resp = await self.client.send(self._request(wire), stream=True)
+        except (httpx.HTTPError, OSError) as exc:
+            raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
+        headers = lower_headers(resp.headers)
+        if resp.status_code >= 400:
+            try:
+                raw = await resp.aread()
+            except (httpx.HTTPError, OSError):
+                raw = b""
+            finally:
+                await resp.aclose()
+            raise UpstreamError(_failure_from_status(protocol, provider, resp.status_code, headers, raw), headers)
+        return UpstreamStream(resp, codec(protocol).StreamDecoder(), headers)
+
+
+class UpstreamStream:
+    """An open upstream SSE response: read decoded events chunk by chunk, each read bounded in time."""
+
+    def __init__(self, resp: httpx.Response, decoder: Any, headers: dict[str, str]) -> None:
+        self._resp = resp
+        self._decoder = decoder
+        self._chunks = resp.aiter_raw()
+        self.headers = headers
+        self.eof = False
+
+    @property
+    def finished(self) -> bool:
+        """The upstream declared the end (finish reason or [DONE]); trailing usage may still come."""
+        return bool(getattr(self._decoder, "done", False))
+
+    @property
+    def data_events(self) -> int:
+        return int(getattr(self._decoder, "data_events", 0))
+
+    async def read(self, timeout: float) -> list[Event]:
+        """Events from the next raw chunk ([] for a keep-alive); at EOF the decoder's final events.
+
+        Raises UpstreamError(timeout) when nothing arrives in ``timeout`` s, stream_broken on a cut.
+        """
+        if self.eof:
+            return []
+        try:
+            chunk = await asyncio.wait_for(self._chunks.__anext__(), timeout)
+        except StopAsyncIteration:
+            self.eof = True
+            return self._decoder.close()
+        except asyncio.TimeoutError:
+            raise UpstreamError(Failure("timeout", f"no data for {timeout:.1f}s"), self.headers) from None
+        except (httpx.HTTPError, OSError) as exc:
+            self.eof = True
+            raise UpstreamError(_failure_from_exception(exc, after_headers=True), self.headers) from None
+        try:
+            return self._decoder.feed(chunk)
+        except Exception as exc:  # noqa: BLE001 - a decoder crash on garbage is a broken stream
+            raise UpstreamError(Failure("stream_broken", f"malformed chunk: {exc}"), self.headers) from None
+
+    def close_events(self) -> list[Event]:
+        """Finalise now (e.g. a finished stream that never sent [DONE])."""
+        self.eof = True
+        return self._decoder.close()
+
+    async def aclose(self) -> None:
+        await self._resp.aclose()
+
+
+def with_stream(req: Request, stream: bool) -> Request:
+    if req.stream == stream and (not stream or req.include_usage):
+        return req
+    return dataclasses.replace(req, stream=stream, include_usage=stream or req.include_usage)

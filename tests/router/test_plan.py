@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from detour.catalog.model import ModelInfo
+from detour.protocol.errors import Failure
+from detour.protocol.messages import ImagePart, Message, Request, ResponseFormat, TextPart, Tool
+from detour.routing.keys import KeyPool, make_keys, session_key
+from detour.routing.needs import infer_needs, parse_require
+from detour.routing.plan import Guardrails, Target, after_context_failure, make_plan, prefer_uncensored
+from detour.routing.policy import Settings, capability_for_param, decide
+
+
+def target(model_id: str, **caps: object) -> Target:
+    provider, model = model_id.split("/", 1)
+    info = ModelInfo(id=model_id, provider=provider, model=model, **caps) if caps else None  # type: ignore[arg-type]
+    price = info.blended_price if info else None
+    tier = {"free": 0, "low": 1, "medium": 2, "high": 3}.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
+    return Target(model_id, provider, model, "openai", None, info, price=price, tier=tier,
+                  url_images=bool(info is None or info.image_url is not False))
+
+
+def user(*parts: object) -> Request:
+    return Request(model="detour", messages=[Message("user", list(parts))])  # type: ignore[arg-type]
+
+
+def ids(plan: object) -> list[str]:
+    return [c.target.model_id for c in plan.candidates]  # type: ignore[attr-defined]
+
+
+def test_needs_are_inferred_from_the_request() -> None:
+    req = user(TextPart("x" * 4000), ImagePart(url="https://x/y.png"))
+    req.tools = [Tool("f")]
+    req.reasoning_effort = "high"
+    req.thinking_budget = 1000
+    req.response_format = ResponseFormat("json_schema", {"type": "object"})
+    req.max_tokens = 500
+    needs = infer_needs(req, require=["vision"])
+    assert needs.caps == {"tools", "image", "reasoning", "thinking", "structured_output"}
+    assert needs.image_urls and needs.min_context >= 1000 + 1000 + 500
+    assert parse_require("thinking, Vision ,bogus") == ["thinking", "image"]
+    assert infer_needs(user(TextPart("hi"))).caps == frozenset()
+
+
+def test_capability_skips_and_unknown_last() -> None:
+    groups = [
+        [target("a/text-only", image=False, tools=True, context=8000)],
+        [target("b/unknown")],
+        [target("c/vision", image=True, tools=True, context=200_000)],
+    ]
+    plan = make_plan(groups, infer_needs(user(ImagePart(data="AA", media_type="image/png"))), Guardrails())
+    assert ids(plan) == ["c/vision", "b/unknown"]
+    assert plan.skipped == [("a/text-only", "missing:image")]
+    skip = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), Guardrails(unknown_capability="skip"))
+    assert ids(skip) == ["c/vision"]
+    tried = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), Guardrails(unknown_capability="try"))
+    assert ids(tried) == ["b/unknown", "c/vision"]
+
+
+def test_long_prompt_skips_small_context_and_learned_missing_capability() -> None:
+    groups = [[target("a/small", context=4000)], [target("b/big", context=1_000_000, tools=None)]]
+    plan = make_plan(groups, infer_needs(user(TextPart("w" * 100_000))), Guardrails())
+    assert ids(plan) == ["b/big"] and plan.skipped == [("a/small", "context_too_small")]
+    req = user(TextPart("hi"))
+    req.tools = [Tool("f")]
+    plan = make_plan(groups, infer_needs(req), Guardrails(), missing=lambda m: frozenset({"tools"}) if m == "b/big" else frozenset())
+    assert ids(plan) == ["a/small"] and ("b/big", "missing:tools") in plan.skipped
+
+
+def test_image_url_unsupported() -> None:
+    groups = [[target("g/gem", image=True, image_url=False)], [target("o/gpt", image=True)]]
+    plan = make_plan(groups, infer_needs(user(ImagePart(url="https://x/y.png"))), Guardrails())
+    assert ids(plan) == ["o/gpt"] and plan.skipped == [("g/gem", "image_url_unsupported")]
+
+
+def test_strategies_keep_equivalent_routes_beside_their_model() -> None:
+    a, a_or = target("a/m", cost_input=10.0, cost_output=30.0), target("or/a-m", cost_input=10.0, cost_output=30.0)
+    a_or = Target(**{**{f: getattr(a_or, f) for f in a_or.__dataclass_fields__}, "via": "a/m"})
+    b, c = target("b/cheap", cost_input=0.1, cost_output=0.2), target("c/unknown")
+    groups = [[a, a_or], [b], [c]]
+    assert ids(make_plan(groups, infer_needs(user()), Guardrails())) == ["a/m", "or/a-m", "b/cheap", "c/unknown"]
+    assert ids(make_plan(groups, infer_needs(user()), Guardrails(strategy="cost"))) == ["b/cheap", "a/m", "or/a-m", "c/unknown"]
+    speeds = {"c/unknown": 200.0, "a/m": 50.0}
+    by_speed = make_plan(groups, infer_needs(user()), Guardrails(strategy="speed"), speed=speeds.get)
+    assert ids(by_speed) == ["c/unknown", "a/m", "or/a-m", "b/cheap"]
+
+
+def test_cost_guardrails_and_downgrade() -> None:
+    primary = target("a/mid", cost_input=1.0, cost_output=4.0, tools=True, image=True)
+    pricey = target("b/pricey", cost_input=15.0, cost_output=75.0, tools=True, image=True)
+    blind = target("c/blind", cost_input=0.5, cost_output=1.0, tools=True, image=False)
+    groups = [[primary], [pricey], [blind]]
+    plan = make_plan(groups, infer_needs(user()), Guardrails(max_cost_tier="medium"))
+    assert ids(plan) == ["a/mid", "c/blind"] and plan.skipped == [("b/pricey", "cost_tier")]
+    plan = make_plan(groups, infer_needs(user()), Guardrails(max_price_ratio=2.0))
+    assert plan.skipped == [("b/pricey", "price_ratio")]
+    plan = make_plan(groups, infer_needs(user()), Guardrails(allow_downgrade=False))
+    assert ids(plan) == ["a/mid", "b/pricey"] and plan.skipped == [("c/blind", "missing:image")]
+
+
+def test_context_failure_and_uncensored_preference() -> None:
+    failed = target("a/x", context=8000)
+    rest = make_plan([[target("b/small", context=4000)], [target("c/big", context=100_000)], [target("d/unk")]],
+                     infer_needs(user()), Guardrails()).candidates
+    keep, skipped = after_context_failure(rest, failed)
+    assert [c.target.model_id for c in keep] == ["c/big", "d/unk"] and skipped == [("b/small", "context_too_small")]
+    ordered = prefer_uncensored(make_plan([[target("m/mod", uncensored=False)], [target("u/unc", uncensored=True)]],
+                                          infer_needs(user()), Guardrails()).candidates)
+    assert ordered[0].target.model_id == "u/unc"
+
+
+def test_policy_rows() -> None:
+    s = Settings(retry_attempts=2, max_retry_wait=10.0)
+    r = lambda: 0.5  # noqa: E731
+    assert decide(Failure("rate_limited", retry_after_s=3600), 0, s) .action == "switch"
+    assert decide(Failure("rate_limited"), 0, s).cool == "model"
+    retry = Settings(on_rate_limit="retry", retry_attempts=2, max_retry_wait=10.0)
+    assert decide(Failure("rate_limited", retry_after_s=2), 0, retry).wait == 2
+    assert decide(Failure("rate_limited", retry_after_s=2), 2, retry).action == "switch"
+    assert decide(Failure("rate_limited", retry_after_s=60), 0, retry).action == "switch"
+    wait = Settings(on_rate_limit="wait", max_retry_wait=10.0)
+    assert decide(Failure("rate_limited", retry_after_s=5), 0, wait) == decide(Failure("rate_limited", retry_after_s=5), 0, wait)
+    assert decide(Failure("rate_limited", retry_after_s=5), 0, wait).action == "retry"
+    assert decide(Failure("rate_limited", retry_after_s=50), 0, wait).action == "switch"
+    assert decide(Failure("rate_limited"), 0, Settings(on_rate_limit="fail")).action == "fail"
+    assert decide(Failure("quota_exhausted"), 0, s) .action == "next_key"
+    assert decide(Failure("auth_failed"), 0, s).cool == "key"
+    assert decide(Failure("overloaded"), 0, s, rand=r).wait == 0.25
+    assert decide(Failure("server_error"), 1, s, rand=r).wait == 0.5
+    assert decide(Failure("server_error"), 2, s, rand=r).action == "switch"
+    assert decide(Failure("timeout"), 0, s).action == "switch"
+    assert decide(Failure("unreachable"), 0, s).cool == "provider"
+    assert decide(Failure("context_too_long"), 0, s) .cool is None
+    assert decide(Failure("content_blocked"), 0, s).action == "fail"
+    assert decide(Failure("content_blocked"), 0, Settings(on_content_block="switch")).action == "switch"
+    assert decide(Failure("bad_request"), 0, s).action == "fail"
+    assert decide(Failure("bad_request", unsupported_param="tools"), 0, s).action == "skip"
+    assert decide(Failure("not_found"), 0, s).cool == "model"
+    assert capability_for_param("reasoning_effort") == "reasoning" and capability_for_param("x") == "param:x"
+
+
+def test_keys_round_robin_stickiness_and_aliases() -> None:
+    keys = make_keys(("s1", "s2", "s3"), "OPENAI_API_KEY")
+    assert [k.alias for k in keys] == ["OPENAI_API_KEY", "OPENAI_API_KEY#2", "OPENAI_API_KEY#3"]
+    assert "s1" not in repr(keys[0]) and make_keys(()) [0].alias == "none"
+    pool = KeyPool()
+    ok = lambda k: True  # noqa: E731
+    firsts = [pool.order("p", keys, f"s{i}", ok)[0].alias for i in range(3)]
+    assert len(set(firsts)) == 3
+    pool.stick("p", "sess", keys[1])
+    assert pool.order("p", keys, "sess", ok)[0] == keys[1]
+    assert pool.order("p", keys, "sess", lambda k: k is not keys[1])[0] != keys[1]
+    a = user(TextPart("hello"))
+    b = user(TextPart("hello"))
+    assert session_key(a) == session_key(b) != session_key(user(TextPart("other")))
+    a.user = "u1"
+    assert session_key(a) == "u1" and session_key(a, "hdr") == "hdr"
