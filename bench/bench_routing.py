@@ -31,11 +31,11 @@ class _Catalog:
 
     def __init__(self) -> None:
         caps = [
-            dict(tools=True, image=True, thinking=True, reasoning=True, context=200_000, cost_input=3.0, cost_output=15.0),
-            dict(tools=True, image=True, reasoning=True, context=400_000, cost_input=1.25, cost_output=10.0),
-            dict(tools=True, image=True, thinking=True, context=1_000_000, cost_input=0.3, cost_output=2.5),
-            dict(tools=True, image=False, context=128_000, cost_input=0.27, cost_output=1.1),
-            dict(context=32_000),
+            {"tools": True, "image": True, "thinking": True, "reasoning": True, "context": 200_000, "cost_input": 3.0, "cost_output": 15.0},
+            {"tools": True, "image": True, "reasoning": True, "context": 400_000, "cost_input": 1.25, "cost_output": 10.0},
+            {"tools": True, "image": True, "thinking": True, "context": 1_000_000, "cost_input": 0.3, "cost_output": 2.5},
+            {"tools": True, "image": False, "context": 128_000, "cost_input": 0.27, "cost_output": 1.1},
+            {"context": 32_000},
         ]
         self.models = {m: ModelInfo(id=m, provider=m.split("/")[0], model=m.split("/", 1)[1], **c) for m, c in zip(CHAIN, caps)}
 

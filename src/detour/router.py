@@ -18,13 +18,13 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from detour.health import EventBus, HealthEvent, Ledger, StateStore
 from detour.protocol.messages import Message, Request, Response, TextPart
 from detour.routing import attempt as _attempt
 from detour.routing.keys import Key, KeyPool, session_key
-from detour.routing.needs import infer_needs
+from detour.routing.needs import infer_needs, parse_require
 from detour.routing.plan import Guardrails, Plan, Target, make_plan
 from detour.routing.policy import Settings
 from detour.routing.result import AllFailed, Attempt, Result, cost_of
@@ -52,9 +52,9 @@ class Router:
         env: Any = None,
     ) -> None:
         if config is None:
-            from detour.config import Config
+            from detour.config import parse_config
 
-            config = Config()
+            config = parse_config({}).config
         self.config = getattr(config, "config", config)  # accept a LoadedConfig too
         # catalog=None loads the usual catalog; catalog=False runs without one (every capability unknown)
         self.catalog = None if catalog is False else (catalog if catalog is not None else _load_catalog(self.config))
@@ -74,11 +74,11 @@ class Router:
 
     # ------------------------------------------------------------ the routing decision (no I/O)
 
-    def plan(self, req: Request, *, require: Iterable[str] | None = None) -> tuple[str, Plan, Settings]:
+    def plan(self, req: Request, *, require: str | Iterable[str] | None = None) -> tuple[str, Plan, Settings]:
         name, chain, models = chain_for(self.config, req)
         groups, unresolved = self.targets.groups(models)
         rails, settings = self._chain_settings(chain)
-        needs = infer_needs(req, [*(require or ()), *getattr(chain, "require", ())])
+        needs = infer_needs(req, [*parse_require(require), *getattr(chain, "require", ())])
         ledger = self.ledger
         plan = make_plan(groups, needs, rails, missing=ledger.missing, speed=lambda m: _tps(ledger, m))
         if unresolved:
@@ -86,7 +86,7 @@ class Router:
             plan.primary = models[0] if models else plan.primary
         return name, plan, settings
 
-    def route(self, req: Request, *, require: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    def route(self, req: Request, *, require: str | Iterable[str] | None = None) -> list[tuple[str, str]]:
         """The routing decision without I/O: each planned candidate with its health right now."""
         _name, plan, _settings = self.plan(req, require=require)
         now = self.ledger.clock()
@@ -98,13 +98,13 @@ class Router:
             cached = self._rails[id(chain)] = (Guardrails.from_chain(chain), Settings.from_chain(chain))
         return cached
 
-    def _walk(self, req: Request, require: Iterable[str] | None, session: str | None) -> Walk:
+    def _walk(self, req: Request, require: str | Iterable[str] | None, session: str | None) -> Walk:
         name, plan, settings = self.plan(req, require=require)
         return Walk(self.shared, plan, settings, chain=name, session=session_key(req, session))
 
     # ------------------------------------------------------------ requests
 
-    async def chat(self, request: Request, *, require: Iterable[str] | None = None, session: str | None = None) -> Result:
+    async def chat(self, request: Request, *, require: str | Iterable[str] | None = None, session: str | None = None) -> Result:
         """A non-streaming request. Raises AllFailed when no candidate could answer."""
         await self.ledger.ensure_loaded()
         walk = self._walk(request, require, session)
@@ -129,9 +129,9 @@ class Router:
             key=served.key.alias,
         )
 
-    def stream(self, request: Request, *, require: Iterable[str] | None = None, session: str | None = None) -> RouterStream:
+    def stream(self, request: Request, *, require: str | Iterable[str] | None = None, session: str | None = None) -> RouterStream:
         """A streaming request: ``async with router.stream(req) as s: async for event in s``."""
-        return RouterStream(self, request, require=list(require) if require else None, session=session)
+        return RouterStream(self, request, require=parse_require(require) or None, session=session)
 
     def chat_sync(self, request: Request, **kwargs: Any) -> Result:
         return asyncio.run(self._once(request, **kwargs))
@@ -170,7 +170,7 @@ class Router:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    async def __aenter__(self) -> Router:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -220,7 +220,7 @@ class UpstreamStream:
         except StopAsyncIteration:
             self.eof = True
             return self._decoder.close()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamError(Failure("timeout", f"no data for {timeout:.1f}s"), self.headers) from None
         except (httpx.HTTPError, OSError) as exc:
             self.eof = True

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from detour.catalog.model import ModelInfo
-from detour.protocol.messages import Finish, TextDelta, ThinkingDelta, ToolCallDelta, ToolCallEnd, ToolCallStart, Usage
+from detour.protocol.messages import (
+    Finish,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+    Usage,
+)
 from detour.routing.gate import Diverged, Gate, Sent
 from detour.routing.result import cost_of
 

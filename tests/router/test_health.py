@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import asyncio
 
-from detour.health import COOLING, HALF_OPEN, OK, Cooldown, Ledger, MemoryStore, backoff, cooldown_seconds, ladder_step
+from detour.health import (
+    COOLING,
+    HALF_OPEN,
+    OK,
+    Cooldown,
+    Ledger,
+    MemoryStore,
+    backoff,
+    cooldown_seconds,
+    ladder_step,
+)
 
 
 class Clock:

@@ -2,10 +2,23 @@ from __future__ import annotations
 
 from detour.catalog.model import ModelInfo
 from detour.protocol.errors import Failure
-from detour.protocol.messages import ImagePart, Message, Request, ResponseFormat, TextPart, Tool
+from detour.protocol.messages import (
+    ImagePart,
+    Message,
+    Request,
+    ResponseFormat,
+    TextPart,
+    Tool,
+)
 from detour.routing.keys import KeyPool, make_keys, session_key
 from detour.routing.needs import infer_needs, parse_require
-from detour.routing.plan import Guardrails, Target, after_context_failure, make_plan, prefer_uncensored
+from detour.routing.plan import (
+    Guardrails,
+    Target,
+    after_context_failure,
+    make_plan,
+    prefer_uncensored,
+)
 from detour.routing.policy import Settings, capability_for_param, decide
 
 
@@ -109,7 +122,7 @@ def test_context_failure_and_uncensored_preference() -> None:
 
 def test_policy_rows() -> None:
     s = Settings(retry_attempts=2, max_retry_wait=10.0)
-    r = lambda: 0.5  # noqa: E731
+    r = lambda: 0.5
     assert decide(Failure("rate_limited", retry_after_s=3600), 0, s) .action == "switch"
     assert decide(Failure("rate_limited"), 0, s).cool == "model"
     retry = Settings(on_rate_limit="retry", retry_attempts=2, max_retry_wait=10.0)
@@ -142,7 +155,7 @@ def test_keys_round_robin_stickiness_and_aliases() -> None:
     assert [k.alias for k in keys] == ["OPENAI_API_KEY", "OPENAI_API_KEY#2", "OPENAI_API_KEY#3"]
     assert "s1" not in repr(keys[0]) and make_keys(()) [0].alias == "none"
     pool = KeyPool()
-    ok = lambda k: True  # noqa: E731
+    ok = lambda k: True
     firsts = [pool.order("p", keys, f"s{i}", ok)[0].alias for i in range(3)]
     assert len(set(firsts)) == 3
     pool.stick("p", "sess", keys[1])

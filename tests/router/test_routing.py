@@ -154,3 +154,20 @@ async def test_anthropic_and_gemini_auth_headers(fake: FakeProvider, make) -> No
     ant, gem = fake.requests
     assert ant.headers["x-api-key"] == "ant-key" and ant.headers["anthropic-version"] == "2023-06-01"
     assert gem.headers["x-goog-api-key"] == "gem-key" and gem.path.endswith("/models/g:generateContent")
+
+
+async def test_require_header_form_and_event_iterator(fake: FakeProvider, make) -> None:
+    import asyncio
+
+    cat = Catalog(info("p1/a", image=False, thinking=True), info("p2/b", image=True, thinking=True))
+    router = make("p1/a", "p2/b", catalog=cat)
+    events = router.events()
+    first = asyncio.ensure_future(events.__anext__())
+    await asyncio.sleep(0)
+    result = await router.chat(request(), require="thinking, image")  # the x-detour-require header value
+    assert result.model == "p2/b" and result.skipped == [("p1/a", "missing:image")]
+    event = await asyncio.wait_for(first, 5)
+    assert event.type == "switch" and event.model == "p2/b" and event.reason == "missing:image"
+    await events.aclose()
+    assert [e["type"] for e in await router.recent_events()] == ["switch"]
+    assert router.route(request()) == [("p1/a", "ok"), ("p2/b", "ok")]

@@ -158,7 +158,7 @@ async def test_client_disconnect_closes_upstream(fake: FakeProvider, make) -> No
         async for ev in s:
             got.append(ev)
             if ev.kind == "text":
-                pool = router.transport.client._transport._pool  # noqa: SLF001 - checking the socket really closes
+                pool = router.transport.client._transport._pool
                 assert [c.is_closed() for c in pool.connections] == [False]
                 break
     await asyncio.sleep(0)

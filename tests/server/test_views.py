@@ -48,3 +48,18 @@ def test_secrets_never_appear_in_views(make_gateway, fake):
         body = gw.get(path).text
         for secret in ("sk-ant-fake", "sk-oai-fake", "gem-fake"):
             assert secret not in body, (path, secret)
+
+
+def test_status_model_health_and_manual_reset(make_gateway, fake):
+    import httpx
+
+    fake.script("claude-x", B.rate_limit(retry_after=600))
+    gw = make_gateway()
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+    client.chat.completions.create(model="detour", messages=[{"role": "user", "content": "a"}])
+    health = gw.get("/status").json()["models"]["ant/claude-x"]
+    assert health["state"] == "cooling" and health["last_error"] == "rate_limited" and health["until"]
+    assert gw.get("/status").json()["models"]["oai/gpt-x"]["success_rate"] == 1.0
+    cleared = httpx.post(gw.url + "/reset", json={"model": "ant/claude-x"}).json()["cleared"]
+    assert "model:ant/claude-x" in cleared
+    assert gw.get("/status").json()["models"]["ant/claude-x"]["state"] == "ok"

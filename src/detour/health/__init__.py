@@ -2,7 +2,15 @@
 
 from detour.health.events import EventBus, HealthEvent
 from detour.health.ladder import backoff, cooldown_seconds, ladder_step
-from detour.health.ledger import COOLING, HALF_OPEN, OK, Ledger, key_scope, model_scope, provider_scope
+from detour.health.ledger import (
+    COOLING,
+    HALF_OPEN,
+    OK,
+    Ledger,
+    key_scope,
+    model_scope,
+    provider_scope,
+)
 from detour.health.store import Cooldown, MemoryStore, Speed, StateStore
 
 __all__ = [

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TypeAlias
+
+log = logging.getLogger("detour.health")
 
 EventType: TypeAlias = Literal["switch", "cooldown_start", "cooldown_end", "probe", "recover", "skip", "rescue"]
 
@@ -43,8 +46,8 @@ class EventBus:
         for hook in self.hooks:
             try:
                 hook(event)
-            except Exception:  # noqa: BLE001 - a user's hook must not break a request
-                pass
+            except Exception:  # a user's hook must not break a request
+                log.exception("event hook %r failed", hook)
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()  # drop the oldest: a slow reader never blocks routing

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,13 @@ from detour.protocol.messages import Event, Message, Request, Response, TextPart
 from detour.routing.gate import Gate, is_content
 from detour.routing.keys import Key
 from detour.routing.plan import Target
-from detour.transport import Transport, UpstreamError, UpstreamStream, build, with_stream
+from detour.transport import (
+    Transport,
+    UpstreamError,
+    UpstreamStream,
+    build,
+    with_stream,
+)
 
 FINISH_GRACE = 1.0  # after a finish, how long to wait for trailing usage / [DONE] before finalising
 
@@ -131,7 +138,7 @@ async def _prime(stream: UpstreamStream, gate: Gate, started: float, first_deadl
             raise UpstreamError(Failure("stream_broken", "stream ended before any content"), stream.headers)
 
 
-async def pump(primed: Primed, timeouts: Timeouts):  # type: ignore[no-untyped-def]
+async def pump(primed: Primed, timeouts: Timeouts) -> AsyncGenerator[Event, None]:
     """Yield client events after the first ones; raise UpstreamError on a cut, stall or in-stream error."""
     loop = asyncio.get_running_loop()
     stream, gate = primed.stream, primed.gate

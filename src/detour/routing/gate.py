@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from detour.protocol.messages import Event, Finish, TextDelta, ToolCallDelta, ToolCallEnd, ToolCallStart
+from detour.protocol.messages import (
+    Event,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
 
 CONTENT_KINDS = frozenset({"text", "thinking", "tool_call_start", "tool_call_delta", "tool_call_end", "finish"})
 

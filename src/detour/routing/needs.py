@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from detour.catalog.model import CAPABILITIES
-from detour.protocol.messages import DocumentPart, ImagePart, Request, TextPart, ToolCallPart, ToolResultPart
+from detour.protocol.messages import (
+    DocumentPart,
+    ImagePart,
+    Request,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1000  # a fixed guess per image; exact counts depend on resolution and provider

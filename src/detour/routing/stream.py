@@ -14,10 +14,10 @@ failure. A tool call is never delivered in halves, and no rescue is tried once o
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start
@@ -45,10 +45,10 @@ class RouterStream:
         self._req = req
         self._require = require
         self._session = session
-        self._gen: AsyncIterator[Event] | None = None
+        self._gen: AsyncGenerator[Event, None] | None = None
         self.result: Result | None = None
 
-    async def __aenter__(self) -> RouterStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
@@ -61,9 +61,9 @@ class RouterStream:
 
     async def aclose(self) -> None:
         if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
+            await self._gen.aclose()
 
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncGenerator[Event, None]:
         driver = _Driver(self._router, self._req, self._require, self._session)
         try:
             async with aclosing(driver.events()) as events:  # closing propagates: the upstream closes now
@@ -86,7 +86,7 @@ class _Driver:
         self.cost: float | None = None
         self.upstream_id = ""
 
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         call = self._first_call
         while True:
             try:
@@ -117,7 +117,7 @@ class _Driver:
                 return
             call = self._rescue_call
 
-    async def _serve(self, served: Served[Primed]) -> AsyncIterator[Event | Failure]:
+    async def _serve(self, served: Served[Primed]) -> AsyncGenerator[Event | Failure, None]:
         """Deliver one primed attempt; ends with a Failure item if it broke."""
         primed, target = served.value, served.target
         self.served, self.key = target, served.key

@@ -13,11 +13,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from detour.health import COOLING, HALF_OPEN, OK, HealthEvent, Ledger, key_scope, model_scope, provider_scope
+from detour.health import (
+    COOLING,
+    HALF_OPEN,
+    OK,
+    HealthEvent,
+    Ledger,
+    key_scope,
+    model_scope,
+    provider_scope,
+)
 from detour.health.ledger import key_model_scope
 from detour.protocol.errors import Failure
 from detour.routing.keys import Key, KeyPool
-from detour.routing.plan import Candidate, Plan, Target, after_context_failure, prefer_uncensored
+from detour.routing.plan import (
+    Candidate,
+    Plan,
+    Target,
+    after_context_failure,
+    prefer_uncensored,
+)
 from detour.routing.policy import Settings, capability_for_param, decide
 from detour.routing.result import AllFailed, Attempt, aggregate_status
 from detour.transport import UpstreamError, rate_state
@@ -114,7 +129,7 @@ class Walk:
 
     async def _try_keys(self, target: Target, leases: list[str], call: Call[T]) -> tuple[Served[T] | None, Failure | None, str]:
         now = self.ledger.clock()
-        usable = lambda k: (self.ledger.state(key_scope(target.provider, k.alias), now) == OK  # noqa: E731
+        usable = lambda k: (self.ledger.state(key_scope(target.provider, k.alias), now) == OK
                             and self.ledger.state(key_model_scope(target.provider, k.alias, target.model_id), now) == OK)
         failure: Failure | None = None
         tried = False
@@ -213,9 +228,9 @@ class Walk:
         model = served.target.model_id
         previous = self.ledger.current(self.chain)
         if previous != model:
-            first = self.plan.candidates[0].target.model_id if self.plan.candidates else ""
-            reason = self.first_reason or ("recovered" if previous else "")
+            first = self.plan.primary
             if previous or model != first:
+                reason = self.fallback_reason(model) or "recovered"
                 await self.ledger.emit(HealthEvent("switch", self.ledger.clock(), model=model, from_model=previous or first,
                                                    reason=reason, chain=self.chain))
             await self.ledger.set_current(self.chain, model)

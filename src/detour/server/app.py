@@ -38,6 +38,7 @@ class Gateway:
         self.routes[("GET", "/metrics")] = self._metrics
         self.routes[("GET", "/")] = self._dashboard
         self.routes[("GET", "/events")] = self._events
+        self.routes[("POST", "/reset")] = self._reset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -192,6 +193,21 @@ class Gateway:
 
     async def _status(self, scope: Scope, receive: Receive, send: Send) -> None:
         await asgi.send_json(send, 200, self.state.status())
+
+    async def _reset(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Clear cooldowns by hand: ``{"model": "provider/model"}`` for one model, ``{}`` for all."""
+        headers = asgi.header_map(scope)
+        if not self._authorized(headers):
+            await self._error(send, OPENAI, 401, "missing or wrong API key for this gateway")
+            return
+        try:
+            data = orjson.loads(await asgi.read_body(receive, 65536, None) or b"{}")
+        except (orjson.JSONDecodeError, asgi.BodyTooLarge, asgi.ClientGone):
+            await self._error(send, OPENAI, 400, 'body must be JSON like {"model": "provider/model"} or {}')
+            return
+        model = data.get("model") if isinstance(data, dict) else None
+        cleared = await self.state.reset(model)
+        await asgi.send_json(send, 200, {"cleared": cleared})
 
     async def _healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         await asgi.send_bytes(send, 200, b'{"status":"ok"}', [asgi.JSON])

@@ -23,6 +23,28 @@ class ChainView:
     since: float | None = None
 
 
+class Outcomes:
+    """The recent attempts of one model: success rate, latency and the last error kind."""
+
+    __slots__ = ("recent", "last_error")
+
+    def __init__(self) -> None:
+        self.recent: deque[tuple[bool, float]] = deque(maxlen=100)
+        self.last_error: str | None = None
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.recent.append((kind == "ok", seconds))
+        if kind != "ok":
+            self.last_error = kind
+
+    def success_rate(self) -> float | None:
+        return round(sum(ok for ok, _ in self.recent) / len(self.recent), 3) if self.recent else None
+
+    def latency_ms(self) -> float | None:
+        times = sorted(t for ok, t in self.recent if ok)
+        return round(times[len(times) // 2] * 1000, 1) if times else None
+
+
 @dataclass
 class GatewayState:
     router: Any
@@ -36,6 +58,7 @@ class GatewayState:
     chains: dict[str, ChainView] = field(default_factory=dict)
     switches: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
     started_at: float = field(default_factory=time.time)
+    outcomes: dict[str, Outcomes] = field(default_factory=dict)
 
     async def start(self) -> None:
         opener = getattr(self.router, "start", None)
@@ -68,6 +91,11 @@ class GatewayState:
     def _track(self, chain: str, req: Request, result: Any) -> None:
         if result is None:
             return
+        for attempt in result.attempts:
+            stats = self.outcomes.get(attempt.model)
+            if stats is None:
+                stats = self.outcomes[attempt.model] = Outcomes()
+            stats.add(attempt.kind, attempt.duration)
         view = self.chains.get(chain)
         if view is None:
             view = self.chains[chain] = ChainView(primary=self._primary(chain))
@@ -84,6 +112,17 @@ class GatewayState:
     def _primary(self, chain: str) -> str | None:
         cfg = self.config.model if chain == "default" else self.config.chains.get(chain)
         return cfg.primary if cfg is not None else None
+
+    async def reset(self, model: str | None) -> list[str]:
+        """Clear cooldowns by hand (all, or those of one model and its keys); returns the cleared scopes."""
+        ledger = self.router.ledger
+        scopes = [c["scope"] for c in ledger.snapshot()["cooldowns"]]
+        if model:
+            scopes = [s for s in scopes if s == f"model:{model}" or s.endswith(f"|{model}")]
+        for scope in scopes:
+            await ledger.close(scope)
+        log.info("reset: cleared %d cooldown(s)%s", len(scopes), f" of {model}" if model else "")
+        return scopes
 
     # ---------------------------------------------------------------- views
 
@@ -113,9 +152,33 @@ class GatewayState:
             out.append(info)
         return out
 
-    def health_of(self, model_id: str) -> Any:
-        reader = getattr(self.router, "health_of", None)
-        return reader(model_id) if reader is not None else None
+    def health_of(self, model_id: str) -> dict[str, Any]:
+        """ok | cooling (until) | probing (cooldown over, one probe allowed) | disabled (auth: until reload)."""
+        from detour.health.ledger import model_scope
+
+        ledger = self.router.ledger
+        now = time.time()
+        cooldown = ledger.cooldown(model_scope(model_id))
+        state, until, last = "ok", None, None
+        if cooldown is not None:
+            last = cooldown.kind
+            if cooldown.kind == "auth_failed":
+                state = "disabled"
+            elif now < cooldown.until:
+                state, until = "cooling", cooldown.until
+            else:
+                state = "probing"
+        stats = self.outcomes.get(model_id)
+        speed = ledger.speed(model_id) if hasattr(ledger, "speed") else None
+        return {
+            "state": state,
+            "until": until,
+            "last_error": last or (stats.last_error if stats else None),
+            "success_rate": stats.success_rate() if stats else None,
+            "latency_ms": stats.latency_ms() if stats else None,
+            "ttft_ms": round(speed.ttft * 1000, 1) if speed is not None and speed.ttft else None,
+            "speed_tps": round(speed.tps, 1) if speed is not None and speed.tps else None,
+        }
 
     def status(self) -> dict[str, Any]:
         chains = {}
