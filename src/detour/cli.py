@@ -12,6 +12,8 @@ import typer
 
 def build_app() -> typer.Typer:
     from detour._cli import catalog_cmd, check, models, serve
+    from detour._cli import mcp_cmd
+    from detour._cli import status
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
     app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",
@@ -30,6 +32,8 @@ def build_app() -> typer.Typer:
     check.register(app)
     catalog_cmd.register(app)
     serve.register(app)
+    status.register(app)
+    mcp_cmd.register(app)
     return app
 
 

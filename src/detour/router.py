@@ -134,13 +134,16 @@ class Router:
         return RouterStream(self, request, require=parse_require(require) or None, session=session)
 
     def chat_sync(self, request: Request, **kwargs: Any) -> Result:
+        """``chat`` for sync code. Each call runs its own event loop, so it gets its own connection pool."""
         return asyncio.run(self._once(request, **kwargs))
 
     async def _once(self, request: Request, **kwargs: Any) -> Result:
+        shared, self.transport = self.transport, Transport(connect_timeout=self.timeouts.connect)
         try:
             return await self.chat(request, **kwargs)
         finally:
-            await self.aclose()
+            await self.transport.aclose()
+            self.transport = shared
 
     # ------------------------------------------------------------ health and events
 

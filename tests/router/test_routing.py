@@ -171,3 +171,15 @@ async def test_require_header_form_and_event_iterator(fake: FakeProvider, make) 
     await events.aclose()
     assert [e["type"] for e in await router.recent_events()] == ["switch"]
     assert router.route(request()) == [("p1/a", "ok"), ("p2/b", "ok")]
+
+
+async def test_route_reports_health_without_io(fake: FakeProvider, make, clock: Clock) -> None:
+    from detour.health import model_scope, provider_scope
+
+    router = make("p1/a", "p2/b", "p3/c", provider=providers(fake, p3=("openai", ["k1", "k2"])))
+    await router.ledger.cool(model_scope("p1/a"), "overloaded")
+    await router.ledger.cool(provider_scope("p2"), "unreachable", reported=100)
+    await router.ledger.cool("key:p3:key1", "quota_exhausted")
+    clock.t += 40  # p1/a: half-open; p2: still cooling; p3: one key left
+    assert router.route(request()) == [("p1/a", "half_open"), ("p2/b", "cooling"), ("p3/c", "ok")]
+    assert fake.requests == []

@@ -173,3 +173,12 @@ async def test_stream_content_filter_before_content_switches(fake: FakeProvider,
     fake.script("c", B.content_filter())
     events, result = await collect(make("p3/c", "p2/b"))  # default: the provider's own verdict stands
     assert events[-1].reason == "content_filter" and result.model == "p3/c"  # type: ignore[union-attr]
+
+
+async def test_stream_exposes_served_model_while_streaming(fake: FakeProvider, make) -> None:
+    fake.script("a", B.rate_limit(retry_after=5))
+    async with make("p1/a", "p2/b").stream(request()) as s:
+        assert s.model == "" and s.attempts == []
+        async for _ev in s:
+            assert s.model == "p2/b" and s.fallback_reason == "rate_limited" and len(s.attempts) == 2
+    assert s.result is not None and s.result.model == "p2/b"

@@ -41,3 +41,4 @@ def test_chat_sync(threaded_fake: FakeProvider) -> None:
     threaded_fake.script("a", B.text("sync hello"))
     router = Router(config(threaded_fake), catalog=False)
     assert router.chat_sync(request()).response.text() == "sync hello"
+    assert router.chat_sync(request()).response.text() == "sync hello"  # a second event loop works too

@@ -25,7 +25,7 @@ from detour.routing.attempt import Primed, open_primed, prefill_request, pump
 from detour.routing.gate import Diverged, Gate, Sent
 from detour.routing.keys import Key
 from detour.routing.plan import Target
-from detour.routing.result import AllFailed, Result, cost_of
+from detour.routing.result import AllFailed, Attempt, Result, cost_of
 from detour.routing.walk import Served, Walk
 from detour.transport import UpstreamError
 
@@ -46,7 +46,25 @@ class RouterStream:
         self._require = require
         self._session = session
         self._gen: AsyncGenerator[Event, None] | None = None
+        self._driver: _Driver | None = None
         self.result: Result | None = None
+
+    # live views for a gateway's response headers, valid once the first event arrived
+
+    @property
+    def model(self) -> str:
+        """The model serving the stream right now ("" before the first event)."""
+        d = self._driver
+        return d.served.model_id if d is not None and d.served is not None else ""
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return self._driver.walk.attempts if self._driver is not None else []
+
+    @property
+    def fallback_reason(self) -> str | None:
+        d = self._driver
+        return d.walk.fallback_reason(d.served.model_id) if d is not None and d.served is not None else None
 
     async def __aenter__(self) -> Self:
         return self
@@ -64,7 +82,7 @@ class RouterStream:
             await self._gen.aclose()
 
     async def _run(self) -> AsyncGenerator[Event, None]:
-        driver = _Driver(self._router, self._req, self._require, self._session)
+        driver = self._driver = _Driver(self._router, self._req, self._require, self._session)
         try:
             async with aclosing(driver.events()) as events:  # closing propagates: the upstream closes now
                 async for event in events:

@@ -52,7 +52,8 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
     loaded = load_config(config_path, env=env)
     config = loaded.config
     notes: list[str] = [f"config: {loaded.path}" if loaded.path else "config: none found"]
-    catalog = load_catalog(config, catalog=catalog_source or env.get("DETOUR_CATALOG"))
+    catalog_source = catalog_source or env.get("DETOUR_CATALOG")
+    catalog = load_catalog(loaded, catalog=catalog_source)
     if not config.model.models:
         found = _auto_chain(catalog, env, discover)
         if found:
@@ -62,9 +63,14 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
         else:
             notes.append(HOW_TO_ADD)
     router = Router(config, catalog=catalog)
-    return GatewayState(router=router, config=config, catalog=catalog, providers=catalog.providers,
-                        api_keys=tuple(config.server.api_keys),
-                        max_body=getattr(config.server, "max_body_size", None) or DEFAULT_MAX_BODY, notes=notes)
+    state = GatewayState(router=router, config=config, catalog=catalog, providers=catalog.providers,
+                         api_keys=tuple(config.server.api_keys),
+                         max_body=getattr(config.server, "max_body_size", None) or DEFAULT_MAX_BODY, notes=notes)
+    if loaded.path is not None:
+        from detour.server.reload import Reloader
+
+        state.reloader = Reloader(state, loaded.path, catalog_source)
+    return state
 
 
 def _auto_chain(catalog: Any, env: dict[str, str], discover: bool) -> list[str]:

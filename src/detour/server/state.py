@@ -60,15 +60,21 @@ class GatewayState:
     started_at: float = field(default_factory=time.time)
     outcomes: dict[str, Outcomes] = field(default_factory=dict)
 
+    reloader: Any = None
+
     async def start(self) -> None:
-        opener = getattr(self.router, "start", None)
-        if opener is not None:
-            await opener()
+        await self.router.ledger.ensure_loaded()
+        if self.reloader is not None:
+            self.reloader.start()
 
     async def close(self) -> None:
-        closer = getattr(self.router, "aclose", None)
-        if closer is not None:
-            await closer()
+        if self.reloader is not None:
+            await self.reloader.stop()
+        await self.router.aclose()
+
+    def swap(self, router: Any, config: Any, catalog: Any) -> None:
+        self.router, self.config, self.catalog, self.providers = router, config, catalog, catalog.providers
+        self.api_keys = tuple(config.server.api_keys)
 
     # ---------------------------------------------------------------- per request
 

@@ -1,0 +1,210 @@
+"""OpenCode integration: the ``provider.detour`` block that points OpenCode at the gateway, and merging it into
+an opencode.json(c) by minimal text edits, so comments, key order and every other setting survive.
+
+    provider_block(config, catalog, url=..., api_key=...) -> {"npm": ..., "options": ..., "models": {...}}
+    merge_text(text, block)  -> the file's text with top-level "model" and "provider.detour" set
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from detour.catalog.model import ModelInfo
+
+__all__ = ["MODEL", "PROVIDER", "SCHEMA", "document", "gateway_url", "merge_text", "provider_block", "write"]
+
+PROVIDER = "detour"
+MODEL = f"{PROVIDER}/detour"
+NPM = "@ai-sdk/openai-compatible"
+SCHEMA = "https://opencode.ai/config.json"
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+class CatalogLike(Protocol):
+    def get(self, model_id: str) -> ModelInfo | None: ...
+
+
+# ---------------------------------------------------------------- the block
+
+
+def gateway_url(url: str | None, host: str = "127.0.0.1", port: int = 4141) -> str:
+    """The base URL OpenCode needs, always ending in /v1 (a wildcard bind address is reached on loopback)."""
+    if not url:
+        host = "127.0.0.1" if host in _WILDCARD_HOSTS else host
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+def _limit(infos: Iterable[ModelInfo | None]) -> dict[str, int] | None:
+    """The smallest known context and output: what every model of a chain can take (OpenCode needs both)."""
+    known = [i for i in infos if i is not None]
+    contexts = [i.context for i in known if i.context]
+    outputs = [i.max_output for i in known if i.max_output]
+    if not contexts or not outputs:
+        return None
+    return {"context": min(contexts), "output": min(outputs)}
+
+
+def _entry(name: str, infos: list[ModelInfo | None]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name}
+    known = [i for i in infos if i is not None]
+    # detour routes a request to a model that can serve it, so the chain can do what any of its models can
+    for key, cap in (("tool_call", "tools"), ("attachment", "image")):
+        values = [getattr(i, cap) for i in known]
+        if any(v is not None for v in values):
+            entry[key] = any(v is True for v in values)
+    limit = _limit(infos)
+    if limit:
+        entry["limit"] = limit
+    return entry
+
+
+def _configured_models(config: Any) -> list[str]:
+    """Every chain's models, then models declared under detour's own ``provider`` block, in order, once each."""
+    chains = [config.model, *config.chains.values()]
+    ids = [m for chain in chains for m in chain.models]
+    for pid, entry in config.provider.items():
+        ids += [key if key.startswith(f"{pid}/") else f"{pid}/{key}" for key in entry.models]
+    return [m for m in dict.fromkeys(ids) if not m.startswith(f"{PROVIDER}/")]  # never point detour at itself
+
+
+def provider_block(config: Any, catalog: CatalogLike, *, url: str, api_key: str) -> dict[str, Any]:
+    """OpenCode's ``provider.detour``: "detour" (the default chain), each named chain, each configured model."""
+    models: dict[str, Any] = {"detour": _entry("detour (fallback chain)", [catalog.get(m) for m in config.model.models])}
+    for name, chain in config.chains.items():
+        models.setdefault(name, _entry(f"detour chain {name}", [catalog.get(m) for m in chain.models]))
+    for model_id in _configured_models(config):
+        info = catalog.get(model_id)
+        label = f"{info.name or info.model} via detour" if info is not None else f"{model_id} via detour"
+        models.setdefault(model_id, _entry(label, [info]))
+    return {"npm": NPM, "name": PROVIDER, "options": {"baseURL": url, "apiKey": api_key}, "models": models}
+
+
+def document(block: dict[str, Any]) -> dict[str, Any]:
+    """A whole opencode.json using the block: what `detour opencode` prints."""
+    return {"$schema": SCHEMA, "model": MODEL, "provider": {PROVIDER: block}}
+
+
+# ---------------------------------------------------------------- minimal JSONC edits
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    key: str
+    key_start: int
+    value_start: int
+    value_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Object:
+    open: int  # index of "{"
+    close: int  # index of "}"
+    members: list[_Member]
+
+    def get(self, key: str) -> _Member | None:
+        return next((m for m in reversed(self.members) if m.key == key), None)  # JSON: the last duplicate wins
+
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\r\n"
+
+
+def _skip(text: str, i: int) -> int:
+    while i < len(text) and text[i] in _WS:
+        i += 1
+    return i
+
+
+def _object(clean: str, start: int) -> _Object:
+    """The members of the object at ``start`` in comment-free text (positions equal the original's)."""
+    i = _skip(clean, start)
+    if i >= len(clean) or clean[i] != "{":
+        raise ValueError("expected a JSON object")
+    open_at, members = i, []
+    i = _skip(clean, i + 1)
+    while clean[i] != "}":
+        key, after_key = _DECODER.raw_decode(clean, i)
+        colon = _skip(clean, after_key)
+        value_start = _skip(clean, colon + 1)
+        _, value_end = _DECODER.raw_decode(clean, value_start)
+        members.append(_Member(key, i, value_start, value_end))
+        i = _skip(clean, value_end)
+        if clean[i] == ",":
+            i = _skip(clean, i + 1)
+    return _Object(open_at, i, members)
+
+
+def _indent_at(text: str, index: int) -> str:
+    line_start = text.rfind("\n", 0, index) + 1
+    prefix = text[line_start:index]
+    return prefix if not prefix.strip() else ""
+
+
+def _member_indent(text: str, obj: _Object) -> str:
+    if obj.members:
+        found = _indent_at(text, obj.members[0].key_start)
+        if found:
+            return found
+    return _indent_at(text, obj.open) + "  "
+
+
+def _dump(value: Any, indent: str) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
+
+
+def _set(text: str, obj: _Object, key: str, value: Any) -> str:
+    """Replace ``key``'s value in place, or insert it as the object's first member."""
+    member = obj.get(key)
+    if member is not None:
+        indent = _indent_at(text, member.key_start) or _member_indent(text, obj)
+        return text[: member.value_start] + _dump(value, indent) + text[member.value_end :]
+    indent = _member_indent(text, obj)
+    entry = f"\n{indent}{json.dumps(key)}: {_dump(value, indent)}"
+    tail = "," if obj.members else "\n" + _indent_at(text, obj.open)
+    return text[: obj.open + 1] + entry + tail + text[obj.open + 1 :]
+
+
+def merge_text(text: str, block: dict[str, Any]) -> str:
+    """Set top-level ``model`` and ``provider.detour`` in JSON/JSONC text; everything else is left as written."""
+    from detour._jsonc import loads, strip
+
+    if not text.strip():
+        return json.dumps(document(block), indent=2) + "\n"
+    before = loads(text)
+    if not isinstance(before, dict):
+        raise ValueError("the file must hold a JSON object at the top level")
+    providers = before.get("provider")
+    if providers is not None and not isinstance(providers, dict):
+        raise ValueError('"provider" must be an object')
+    clean = strip(text)
+    member = _object(clean, 0).get("provider")
+    if member is None:
+        text = _set(text, _object(clean, 0), "provider", {PROVIDER: block})
+    else:
+        text = _set(text, _object(clean, member.value_start), PROVIDER, block)
+    clean = strip(text)
+    text = _set(text, _object(clean, 0), "model", MODEL)
+    after = loads(text)
+    expected = {**before, "model": MODEL, "provider": {**(providers or {}), PROVIDER: block}}
+    if after != expected:  # a guard: the text edit must change exactly these two keys
+        raise ValueError("could not edit the file without changing other settings")
+    return text
+
+
+def write(path: Path, block: dict[str, Any]) -> str | None:
+    """Merge the block into ``path`` (created when missing); returns the ``model`` it replaced, if any."""
+    from detour._jsonc import loads
+
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    previous = loads(old).get("model") if old.strip() else None
+    new = merge_text(old, block)
+    tmp = path.with_name(f".{path.name}.detour-tmp")
+    tmp.write_text(new, encoding="utf-8")
+    tmp.replace(path)  # atomic: OpenCode never reads a half-written file
+    return previous if isinstance(previous, str) and previous != MODEL else None
