@@ -14,6 +14,8 @@ def build_app() -> typer.Typer:
     from detour._cli import catalog_cmd, check, models, serve
     from detour._cli import mcp_cmd
     from detour._cli import status
+    from detour._cli import demo
+    from detour._cli import opencode_cmd
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
     app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",
@@ -34,6 +36,8 @@ def build_app() -> typer.Typer:
     serve.register(app)
     status.register(app)
     mcp_cmd.register(app)
+    demo.register(app)
+    opencode_cmd.register(app)
     return app
 
 

@@ -140,34 +140,42 @@ def _object(clean: str, start: int) -> _Object:
     return _Object(open_at, i, members)
 
 
-def _indent_at(text: str, index: int) -> str:
-    line_start = text.rfind("\n", 0, index) + 1
-    prefix = text[line_start:index]
-    return prefix if not prefix.strip() else ""
+def _line_indent(text: str, index: int) -> str:
+    """The leading whitespace of the line holding ``index``."""
+    start = text.rfind("\n", 0, index) + 1
+    line = text[start:index]
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _member_indent(text: str, obj: _Object) -> str:
     if obj.members:
-        found = _indent_at(text, obj.members[0].key_start)
-        if found:
-            return found
-    return _indent_at(text, obj.open) + "  "
+        first = obj.members[0].key_start
+        if not text[text.rfind("\n", 0, first) + 1 : first].strip():  # the first member starts its own line
+            return _line_indent(text, first)
+    return _line_indent(text, obj.open) + "  "
 
 
 def _dump(value: Any, indent: str) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
 
 
-def _set(text: str, obj: _Object, key: str, value: Any) -> str:
-    """Replace ``key``'s value in place, or insert it as the object's first member."""
+def _set(text: str, clean: str, obj: _Object, key: str, value: Any) -> str:
+    """Replace ``key``'s value in place, or append it after the last member (first, when that is awkward)."""
     member = obj.get(key)
     if member is not None:
-        indent = _indent_at(text, member.key_start) or _member_indent(text, obj)
+        indent = _line_indent(text, member.key_start)
         return text[: member.value_start] + _dump(value, indent) + text[member.value_end :]
     indent = _member_indent(text, obj)
     entry = f"\n{indent}{json.dumps(key)}: {_dump(value, indent)}"
-    tail = "," if obj.members else "\n" + _indent_at(text, obj.open)
-    return text[: obj.open + 1] + entry + tail + text[obj.open + 1 :]
+    if obj.members:
+        last = obj.members[-1].value_end
+        eol = clean.find("\n", last)
+        if eol != -1 and eol < obj.close and not clean[last:eol].replace(",", "").strip():
+            # the last member ends its line (maybe with a comma or a comment): the new one goes on the next line
+            comma = "" if text[last:eol].lstrip().startswith(",") else ","
+            return text[:last] + comma + text[last:eol] + entry + text[eol:]
+        return text[: obj.open + 1] + entry + "," + text[obj.open + 1 :]
+    return text[: obj.open + 1] + entry + "\n" + _line_indent(text, obj.open) + text[obj.open + 1 :]
 
 
 def merge_text(text: str, block: dict[str, Any]) -> str:
@@ -182,16 +190,18 @@ def merge_text(text: str, block: dict[str, Any]) -> str:
     providers = before.get("provider")
     if providers is not None and not isinstance(providers, dict):
         raise ValueError('"provider" must be an object')
+    expected = {**before, "model": MODEL, "provider": {**(providers or {}), PROVIDER: block}}
+    if "\n" not in text.strip() and strip(text) == text:  # one line of plain JSON: nothing to keep but the data
+        return json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+    clean = strip(text)
+    text = _set(text, clean, _object(clean, 0), "model", MODEL)
     clean = strip(text)
     member = _object(clean, 0).get("provider")
     if member is None:
-        text = _set(text, _object(clean, 0), "provider", {PROVIDER: block})
+        text = _set(text, clean, _object(clean, 0), "provider", {PROVIDER: block})
     else:
-        text = _set(text, _object(clean, member.value_start), PROVIDER, block)
-    clean = strip(text)
-    text = _set(text, _object(clean, 0), "model", MODEL)
+        text = _set(text, clean, _object(clean, member.value_start), PROVIDER, block)
     after = loads(text)
-    expected = {**before, "model": MODEL, "provider": {**(providers or {}), PROVIDER: block}}
     if after != expected:  # a guard: the text edit must change exactly these two keys
         raise ValueError("could not edit the file without changing other settings")
     return text

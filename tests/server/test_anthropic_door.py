@@ -25,7 +25,6 @@ def test_anthropic_client_to_openai_upstream(make_gateway, fake):
     assert sent.protocol == "openai" and sent.body["messages"][0] == {"role": "system", "content": "be brief"}
 
 
-@pytest.mark.skip(reason="TEMP: RouterStream does not expose the served model yet")
 def test_streaming_through_the_messages_helper(make_gateway, fake):
     fake.script("claude-x", B.text("streamed words here", chunks=3))
     gw = make_gateway()

@@ -31,7 +31,6 @@ def test_non_streaming_to_anthropic_upstream_names_the_served_model(make_gateway
     assert sent.protocol == "anthropic" and sent.body["system"] in ("be brief", [{"type": "text", "text": "be brief"}])
 
 
-@pytest.mark.skip(reason="TEMP: RouterStream does not expose the served model yet")
 def test_streaming_with_usage(make_gateway, fake):
     fake.script("claude-x", B.text("one two three four", chunks=4))
     gw = make_gateway()

@@ -163,9 +163,9 @@ def _num(value: Any, fmt: str) -> str:
 
 
 def _models_table(status: dict[str, Any]) -> Any:
-    from rich.table import Table
+    from rich.table import Column, Table
 
-    table = Table("model", "state", "back", "last error", "success", "latency ms", "ttft ms", "tok/s",
+    table = Table(Column("model", no_wrap=True), "state", "back", "last error", "ok", "ms", "ttft", "tok/s",
                   title="models", title_justify="left")
     for model_id, h in status.get("models", {}).items():
         state = h.get("state") or "?"

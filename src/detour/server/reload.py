@@ -47,21 +47,17 @@ class Reloader:
         from detour.catalog import load_catalog
         from detour.catalog.errors import CatalogError
         from detour.config import ConfigError, load_config
-        from detour.router import Router
-
         try:
             loaded = load_config(self.path)
             catalog = load_catalog(loaded, catalog=self.catalog_source)
         except (ConfigError, CatalogError, OSError) as exc:
             log.error("config reload (%s) failed, keeping the old config: %s", why, exc)
             return False
-        old = self.state.router
-        router = Router(loaded.config, catalog=catalog, store=old.ledger.store)
-        await router.ledger.ensure_loaded()
-        await router.ledger.reset_kind("auth_failed")  # auth cooldowns last until the config is reloaded
+        router = self.state.router
+        router.catalog = catalog
+        await router.reload(loaded.config)  # keeps health and connections; ends auth cooldowns
         self.state.swap(router, loaded.config, catalog)
         log.info("config reloaded (%s): %s", why, loaded.path or "defaults")
-        asyncio.get_running_loop().call_later(120, lambda: asyncio.ensure_future(old.aclose()))  # let in-flight finish
         return True
 
 
