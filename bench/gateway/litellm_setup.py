@@ -55,8 +55,7 @@ def master_key() -> str:
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
-    e.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY_DISABLED="true", LITELLM_MASTER_KEY=_MASTER_KEY,
-             LITELLM_LOG="ERROR", NO_DOCS="True")
+    e.update(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_TELEMETRY_DISABLED="true", LITELLM_MASTER_KEY=_MASTER_KEY)
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DATABASE_URL"):  # nothing may leave 127.0.0.1
         e.pop(var, None)
     return e

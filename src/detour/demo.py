@@ -254,7 +254,7 @@ def _sleep_until(tick: float, end: float) -> None:
     time.sleep(max(0.0, min(tick, end) - time.monotonic()))
 
 
-def run(console: Any, *, duration: float = 30.0, reset: float = 8.0, interval: float = 0.75, burst: int = 5) -> int:
+def run(console: Any, *, duration: float = 30.0, reset: float = 8.0, interval: float = 0.75, burst: int = 6) -> int:
     """Run the tour; returns the number of failed requests (0 when fallback kept every request answered)."""
     with Simulation(reset=reset, burst=burst) as sim:
         tour = Tour(console, sim, duration=duration, interval=interval)

@@ -46,14 +46,17 @@ async def fetch_status(url: str, timeout: float = STATUS_TIMEOUT) -> dict[str, A
         async with httpx.AsyncClient(timeout=timeout) as client:
             resp = await client.get(f"{url}/status", headers=gateway_headers())
     except httpx.HTTPError as exc:
-        raise GatewayUnreachable(f"the detour gateway at {url} is not reachable ({type(exc).__name__}); "
+        raise GatewayUnreachable(f"the detour gateway at {url} is not reachable ({exc or type(exc).__name__}); "
                                  f"start it with `detour serve`, or point `detour mcp --url` at it") from None
     if resp.status_code == 401:
         raise GatewayUnreachable(f"the detour gateway at {url} refused the API key; "
                                  "set DETOUR_API_KEY to one of its server.apiKeys")
     if resp.status_code != 200:
         raise GatewayUnreachable(f"the detour gateway at {url} answered /status with HTTP {resp.status_code}")
-    return resp.json()
+    data = resp.json()
+    if not isinstance(data, dict):
+        raise GatewayUnreachable(f"{url}/status did not answer with a status object; is this a detour gateway?")
+    return data
 
 
 def selection_record(sel: Selection) -> dict[str, Any]:
@@ -114,11 +117,11 @@ class DetourTools:
 
     async def list_models(self) -> dict[str, Any]:
         """The configured models' capabilities, each with live health from the gateway (null when it is down)."""
+        gateway: dict[str, Any] = {"url": self.url, "reachable": True, "error": None}
         try:
             health = (await fetch_status(self.url)).get("models", {})
-            gateway = "reachable"
         except GatewayUnreachable as exc:
-            health, gateway = {}, str(exc)
+            health, gateway["reachable"], gateway["error"] = {}, False, str(exc)
         models = [self.catalog.info(m).record(health.get(m)) for m in self.configured_models()]
         return {"models": models, "gateway": gateway}
 

@@ -21,7 +21,7 @@ DETOUR = Path(sys.executable).with_name("detour")
 
 def detour(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DETOUR_URL", "DETOUR_API_KEY")}
-    return subprocess.run([str(DETOUR), *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([str(DETOUR), *args], check=False, capture_output=True, text=True, timeout=60,
                           env={**base, "COLUMNS": "200", **env})
 
 

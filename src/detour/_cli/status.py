@@ -39,7 +39,7 @@ def gateway_url(url: str | None) -> str:
     return url
 
 
-def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JSON request to the gateway; Offline when it does not answer, Refused on a non-200 reply."""
     import http.client
     from urllib.parse import urlsplit
@@ -62,9 +62,12 @@ def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -
     if resp.status != 200:
         raise Refused(_error_text(resp.status, raw))
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except ValueError:
-        raise Refused("the reply is not JSON; is this a detour gateway?") from None
+        data = None
+    if not isinstance(data, dict):
+        raise Refused("not a JSON object; is this a detour gateway?")
+    return data
 
 
 def _error_text(status: int, raw: bytes) -> str:
@@ -197,12 +200,13 @@ def render(status: dict[str, Any], url: str, only: str | None) -> Any:
 
 def fetch_or_fail(url: str) -> dict[str, Any]:
     try:
-        return call("GET", url, "/status")
+        status = call("GET", url, "/status")
     except Offline as exc:
         fail(f"cannot reach the detour gateway at {url} ({exc})",
              "start it with `detour serve`, or pass --url / set DETOUR_URL")
     except Refused as exc:
         fail(f"the gateway at {url} answered {exc}")
+    return status
 
 
 def watch(url: str, only: str | None) -> None:

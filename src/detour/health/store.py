@@ -1,7 +1,8 @@
-"""The state store: where cooldowns, probe leases, speeds and switch events live.
+"""The state store: where cooldowns, probe leases, speeds, spend and switch events live.
 
-A small async, serialisable interface so SQLite/Redis stores can replace ``MemoryStore``.
-Records are plain dataclasses of str/float/int, with ``to_dict``/``from_dict`` round-trips.
+A small async, serialisable interface so SQLite/Redis stores can replace ``MemoryStore``
+(see detour.health.backends). Records are plain dataclasses of str/float/int, with ``to_dict``/``from_dict``
+round-trips. ``SharedStore`` adds what several processes need: a change ``version``, spend rows and a status.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ class Speed:
         return asdict(self)
 
 
+@dataclass(slots=True)
+class SpendRow:
+    """Spend of one UTC day on one dimension value: ``dim`` is provider | model | key | chain | total."""
+
+    day: str  # YYYY-MM-DD, UTC
+    dim: str
+    name: str
+    usd: float = 0.0
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Everything the health ledger persists. All methods are async; all values are plain data."""
@@ -60,6 +77,17 @@ class StateStore(Protocol):
     async def recent_events(self, limit: int = 50) -> list[dict[str, Any]]: ...
 
 
+@runtime_checkable
+class SharedStore(StateStore, Protocol):
+    """A StateStore that can also hold spend and tell when another process changed something."""
+
+    async def version(self) -> Any: ...  # changes when *another* process wrote; cheap, polled ~3x a second
+    async def add_spend(self, rows: list[SpendRow]) -> None: ...
+    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]: ...
+    def status(self) -> dict[str, Any]: ...
+    async def aclose(self) -> None: ...
+
+
 class MemoryStore:
     """In-process store; leases are atomic because no method awaits."""
 
@@ -69,6 +97,7 @@ class MemoryStore:
         self._speeds: dict[str, Speed] = {}
         self._facts: dict[str, Any] = {}
         self._events: deque[dict[str, Any]] = deque(maxlen=max_events)
+        self._spend: dict[tuple[str, str, str], SpendRow] = {}
 
     async def load_cooldowns(self) -> list[Cooldown]:
         return list(self._cooldowns.values())
@@ -109,3 +138,26 @@ class MemoryStore:
 
     async def recent_events(self, limit: int = 50) -> list[dict[str, Any]]:
         return list(self._events)[-limit:]
+
+    async def version(self) -> Any:
+        return 0  # one process: nobody else writes
+
+    async def add_spend(self, rows: list[SpendRow]) -> None:
+        for row in rows:
+            have = self._spend.get((row.day, row.dim, row.name))
+            if have is None:
+                self._spend[(row.day, row.dim, row.name)] = SpendRow(**row.to_dict())
+                continue
+            have.usd += row.usd
+            have.requests += row.requests
+            have.input_tokens += row.input_tokens
+            have.output_tokens += row.output_tokens
+
+    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
+        return [SpendRow(**r.to_dict()) for (day, _d, _n), r in self._spend.items() if since <= day <= until]
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "memory", "where": "this process", "ok": True, "note": ""}
+
+    async def aclose(self) -> None:
+        return None

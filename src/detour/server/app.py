@@ -47,7 +47,20 @@ class Gateway:
             if handler is None:
                 await self._not_found(scope, send)
                 return
-            await handler(scope, receive, send)
+            started = False
+
+            async def tracked(message: dict[str, Any]) -> None:
+                nonlocal started
+                started = True
+                await send(message)
+
+            try:
+                await handler(scope, receive, tracked)
+            except Exception as exc:  # noqa: BLE001 - a bug must still answer in the client's protocol
+                log.exception("internal error on %s %s", scope["method"], scope["path"])
+                if not started:
+                    door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
+                    await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

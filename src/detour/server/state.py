@@ -8,7 +8,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detour.protocol.messages import ImagePart, Request, TextPart, ToolCallPart, ToolResultPart
+from detour.protocol.messages import Request
 from detour.server.metrics import Metrics
 
 log = logging.getLogger("detour.server")
@@ -204,19 +204,7 @@ class GatewayState:
 
 
 def estimate_tokens(req: Request) -> int:
-    """A fast estimate: ~4 characters a token, plus a flat cost per image and per tool definition."""
-    chars = 0
-    images = 0
-    for message in req.messages:
-        for part in message.content:
-            if isinstance(part, TextPart):
-                chars += len(part.text)
-            elif isinstance(part, ImagePart):
-                images += 1
-            elif isinstance(part, ToolCallPart):
-                chars += len(part.arguments) + len(part.name)
-            elif isinstance(part, ToolResultPart):
-                chars += sum(len(p.text) for p in part.content if isinstance(p, TextPart))
-    for tool in req.tools:
-        chars += len(tool.name) + len(tool.description or "") + 200
-    return chars // 4 + images * 1000 + 1
+    """The router's fast input estimate (the same one that picks candidates by context size)."""
+    from detour.routing.needs import infer_needs
+
+    return max(1, infer_needs(req, []).min_context - (req.max_tokens or 0))
