@@ -90,11 +90,15 @@ def _local_models(catalog: Any) -> list[str]:
 
         from detour.catalog.discovery import discover_local
 
-        infos = asyncio.run(discover_local())
+        found = asyncio.run(discover_local())
     except Exception as exc:  # noqa: BLE001 - discovery is best effort: no local server is normal
         log.debug("local discovery failed: %s", exc)
         return []
-    return [info.id for info in infos][:2]
+    chain = []
+    for models in found.values():
+        catalog.add(models)  # what the server reported (vision, tools) beats an unknown capability
+        chain += [info.id for info in models[:1]]
+    return chain
 
 
 def create_app(config_path: str | None = None, **kwargs: Any) -> Gateway:
@@ -121,6 +125,9 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     print(f"detour: serving on http://{host}:{port} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages, "
           f"status: /status, dashboard: /)", flush=True)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from detour.redact import config_secrets, install
+
+    install(config_secrets(state.config))
     options: dict[str, Any] = dict(host=host, port=port, log_level="warning", access_log=False, http="httptools",
                                    timeout_graceful_shutdown=30, lifespan="on")
     if _has_uvloop():
