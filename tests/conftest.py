@@ -14,3 +14,9 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "models.dev-api.json").exists():
         pytest.skip(f"third-party catalog snapshot not found at {SHARED_DATA} (../shared is absent)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default state store is a SQLite file: each test gets its own, never the user's."""
+    monkeypatch.setenv("DETOUR_STATE_DIR", str(tmp_path_factory.mktemp("state")))

@@ -274,3 +274,51 @@ class RssPeak:
         self._thread.join()
         self.peak = max(self.peak, rss_bytes(self.pid))
         return self.peak
+
+
+# ---------------------------------------------------------------------------------------------- noise
+# This machine is shared: other people's tests can run during a bench. Measure how much CPU was used by
+# processes that are not part of the bench, so a noisy run can be repeated and the rest reported.
+
+
+def system_busy() -> float:
+    """CPU seconds all cores spent busy since boot (user, nice, system, irq, softirq, steal)."""
+    with open("/proc/stat", "rb") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def own_cpu(pids: list[int]) -> float:
+    """CPU seconds of this driver, its reaped children (wrk) and the given process trees."""
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime + sum(cpu_seconds(p) for p in pids)
+
+
+class Noise:
+    """``with Noise(pids) as n: ...`` then ``n.foreign``: CPU-seconds per second used by everything else."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.foreign = 0.0
+
+    def __enter__(self) -> Noise:
+        self._t, self._busy, self._own = time.perf_counter(), system_busy(), own_cpu(self.pids)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self._t
+        foreign = (system_busy() - self._busy) - (own_cpu(self.pids) - self._own)
+        self.foreign = max(0.0, foreign / elapsed) if elapsed > 0 else 0.0
+
+
+def wait_quiet(pids: list[int], limit: float = 0.15, timeout: float = 60.0, sample: float = 0.5) -> float:
+    """Wait (up to ``timeout`` s) until other processes use < ``limit`` cores; returns the last reading."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        with Noise(pids) as n:
+            time.sleep(sample)
+        if n.foreign < limit or time.perf_counter() > deadline:
+            return n.foreign

@@ -6,43 +6,22 @@ Each command lives in its own module under detour._cli; add one with `_register(
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-import typer
 
+def build_app() -> Any:
+    from detour._cli.app import build_app as build
 
-def build_app() -> typer.Typer:
-    from detour._cli import catalog_cmd, check, models, serve
-    from detour._cli import mcp_cmd
-    from detour._cli import status
-    from detour._cli import demo
-    from detour._cli import opencode_cmd
-    from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
-
-    app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",
-                      no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
-                      context_settings={"help_option_names": ["-h", "--help"]})
-
-    @app.callback()
-    def root(
-        ctx: typer.Context,
-        catalog: str | None = typer.Option(None, "--catalog", help=CATALOG_HELP, metavar="PATH|URL"),
-        config: str | None = typer.Option(None, "--config", help=CONFIG_HELP, metavar="PATH"),
-    ) -> None:
-        ctx.obj = State(catalog=catalog, config=config)
-
-    models.register(app)
-    check.register(app)
-    catalog_cmd.register(app)
-    serve.register(app)
-    status.register(app)
-    mcp_cmd.register(app)
-    demo.register(app)
-    opencode_cmd.register(app)
-    return app
+    return build()
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    from detour._cli.statusline import fast_main
+
+    code = fast_main(args)  # status bars run `detour status --line` every few seconds: skip typer
+    if code is not None:
+        raise SystemExit(code)
     try:
         build_app()(args=args, prog_name="detour")
     except KeyboardInterrupt:

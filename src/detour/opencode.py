@@ -75,7 +75,8 @@ def _configured_models(config: Any) -> list[str]:
 
 def provider_block(config: Any, catalog: CatalogLike, *, url: str, api_key: str) -> dict[str, Any]:
     """OpenCode's ``provider.detour``: "detour" (the default chain), each named chain, each configured model."""
-    models: dict[str, Any] = {"detour": _entry("detour (fallback chain)", [catalog.get(m) for m in config.model.models])}
+    default = [catalog.get(m) for m in config.model.models]
+    models: dict[str, Any] = {"detour": _entry("detour (fallback chain)", default)}
     for name, chain in config.chains.items():
         models.setdefault(name, _entry(f"detour chain {name}", [catalog.get(m) for m in chain.models]))
     for model_id in _configured_models(config):
@@ -159,21 +160,22 @@ def _dump(value: Any, indent: str) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + indent)
 
 
-def _set(text: str, clean: str, obj: _Object, key: str, value: Any) -> str:
-    """Replace ``key``'s value in place, or append it after the last member (first, when that is awkward)."""
+def _set(text: str, clean: str, obj: _Object, key: str, value: Any, *, first: bool = False) -> str:
+    """Replace ``key``'s value in place, or add it after the last member (or first, when asked or awkward)."""
     member = obj.get(key)
     if member is not None:
         indent = _line_indent(text, member.key_start)
         return text[: member.value_start] + _dump(value, indent) + text[member.value_end :]
     indent = _member_indent(text, obj)
     entry = f"\n{indent}{json.dumps(key)}: {_dump(value, indent)}"
-    if obj.members:
+    if obj.members and not first:
         last = obj.members[-1].value_end
         eol = clean.find("\n", last)
         if eol != -1 and eol < obj.close and not clean[last:eol].replace(",", "").strip():
             # the last member ends its line (maybe with a comma or a comment): the new one goes on the next line
             comma = "" if text[last:eol].lstrip().startswith(",") else ","
             return text[:last] + comma + text[last:eol] + entry + text[eol:]
+    if obj.members:
         return text[: obj.open + 1] + entry + "," + text[obj.open + 1 :]
     return text[: obj.open + 1] + entry + "\n" + _line_indent(text, obj.open) + text[obj.open + 1 :]
 
@@ -186,14 +188,17 @@ def merge_text(text: str, block: dict[str, Any]) -> str:
         return json.dumps(document(block), indent=2) + "\n"
     before = loads(text)
     if not isinstance(before, dict):
-        raise ValueError("the file must hold a JSON object at the top level")
+        raise TypeError("the file must hold a JSON object at the top level")
     providers = before.get("provider")
     if providers is not None and not isinstance(providers, dict):
-        raise ValueError('"provider" must be an object')
-    expected = {**before, "model": MODEL, "provider": {**(providers or {}), PROVIDER: block}}
+        raise TypeError('"provider" must be an object')
+    expected = {"$schema": SCHEMA, **before, "model": MODEL, "provider": {**(providers or {}), PROVIDER: block}}
     if "\n" not in text.strip() and strip(text) == text:  # one line of plain JSON: nothing to keep but the data
         return json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
     clean = strip(text)
+    if "$schema" not in before:  # else OpenCode adds it itself, rewriting the file under a running gateway
+        text = _set(text, clean, _object(clean, 0), "$schema", SCHEMA, first=True)
+        clean = strip(text)
     text = _set(text, clean, _object(clean, 0), "model", MODEL)
     clean = strip(text)
     member = _object(clean, 0).get("provider")

@@ -31,6 +31,7 @@ from detour.routing.result import AllFailed, Attempt, Result, cost_of
 from detour.routing.stream import RouterStream
 from detour.routing.targets import Targets, chain_for
 from detour.routing.walk import Shared, Walk, availability
+from detour.spend import Budgets
 from detour.transport import Transport
 
 __all__ = ["AllFailed", "Attempt", "Result", "Router", "RouterStream", "acomplete", "complete"]
@@ -59,7 +60,13 @@ class Router:
         # catalog=None loads the usual catalog; catalog=False runs without one (every capability unknown)
         self.catalog = None if catalog is False else (catalog if catalog is not None else _load_catalog(self.config))
         self.timeouts = _attempt.Timeouts.from_config(getattr(self.config, "timeouts", None))
+        self._own_store = store is None  # opened from config.state here, so closed here too
+        if store is None:
+            from detour.health.backends import open_store
+
+            store = open_store(getattr(self.config, "state", None))
         self.ledger = Ledger(store, clock=clock, rand=rand, bus=EventBus(), probe_ttl=self.timeouts.total)
+        self.ledger.spend.budgets = Budgets.from_config(getattr(self.config, "budget", None))
         self.transport = Transport(http, connect_timeout=self.timeouts.connect)
         self.targets = Targets(self.config, self.catalog, env)
         self.keys = KeyPool()
@@ -119,15 +126,22 @@ class Router:
         elapsed = time.perf_counter() - started
         out = response.usage.output_tokens
         await self.ledger.record_speed(target.model_id, None, out / elapsed if out and elapsed > 0 else None)
+        cost = cost_of(response.usage, target.info)
+        await self.charge(walk.chain, target, served.key.alias, response.usage, cost)
         return Result(
             response=response,
             model=target.model_id,
             attempts=walk.attempts,
             skipped=walk.skipped,
             fallback_reason=walk.fallback_reason(target.model_id),
-            cost=cost_of(response.usage, target.info),
+            cost=cost,
             key=served.key.alias,
         )
+
+    async def charge(self, chain: str, target: Target, key: str, usage: Any, cost: float | None) -> None:
+        """Record one attempt's spend (unknown prices count tokens at $0) for usage reports and budgets."""
+        await self.ledger.record_spend(target.provider, target.model_id, key, chain, cost or 0.0,
+                                       usage.input_tokens, usage.output_tokens)
 
     def stream(self, request: Request, *, require: str | Iterable[str] | None = None, session: str | None = None) -> RouterStream:
         """A streaming request: ``async with router.stream(req) as s: async for event in s``."""
@@ -168,10 +182,13 @@ class Router:
         self.timeouts = _attempt.Timeouts.from_config(getattr(self.config, "timeouts", None))
         self.targets = Targets(self.config, self.catalog, self.targets.env)
         self._rails.clear()
+        self.ledger.spend.budgets = Budgets.from_config(getattr(self.config, "budget", None))
         await self.ledger.reset_kind("auth_failed")
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+        if self._own_store:
+            await self.ledger.store.aclose()  # type: ignore[attr-defined]
 
     async def __aenter__(self) -> Self:
         return self

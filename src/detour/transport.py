@@ -5,8 +5,10 @@ sends it, and gives back a neutral Response or a stream of neutral Events. HTTP 
 through ``errors.classify`` and exceptions through ``errors.classify_exception`` into ``UpstreamError``.
 Keys go into headers only: never into messages, reprs or logs.
 
-httpx.AsyncClient was picked over a raw-asyncio HTTP/1.1 client by measurement (bench/bench_routing.py
---transport): see docs/policy.md for the figures.
+The client is ``detour._http.HttpClient``, a lean pooled HTTP/1.1 client on asyncio + httptools: httpx
+cost more CPU per request than the gateway's whole budget (bench/bench_routing.py --transport).
+httpx remains the path for proxied hosts (HTTP(S)_PROXY / ALL_PROXY) and for an injected
+``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-import httpx
 import orjson
 
+from detour._http import HTTPError, HttpClient, HttpxFallback, Response as HttpResponse
 from detour.protocol import errors as _errors
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response
@@ -84,7 +86,7 @@ def build(protocol: str, base_url: str, provider: str, model: str, secret: str, 
     return Wire(url, headers, orjson.dumps(body))
 
 
-def lower_headers(headers: httpx.Headers) -> dict[str, str]:
+def lower_headers(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
@@ -103,7 +105,7 @@ def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failu
     classify = getattr(_errors, "classify_exception", None)
     if classify is not None:
         return classify(exc, after_headers=after_headers)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return Failure("timeout", type(exc).__name__)
     return Failure("stream_broken" if after_headers else "unreachable", type(exc).__name__)
 
@@ -133,69 +135,67 @@ def rate_state(headers: dict[str, str]) -> tuple[dict[str, float], dict[str, flo
     return dict(state.remaining), dict(state.reset_in)
 
 
-class Transport:
-    """A pooled keep-alive client shared by every request of a Router."""
+_NET_ERRORS = (OSError, HTTPError)
 
-    def __init__(self, client: httpx.AsyncClient | None = None, *, connect_timeout: float = 5.0,
-                 max_connections: int = 200) -> None:
+
+class Transport:
+    """A pooled keep-alive client shared by every request of a Router.
+
+    ``client`` may be an ``HttpClient`` (shared, not closed here), an ``httpx.AsyncClient`` (sent through
+    httpx, e.g. with a MockTransport), or None for an own ``HttpClient`` with ``max_connections`` per origin.
+    """
+
+    def __init__(self, client: Any = None, *, connect_timeout: float = 5.0, max_connections: int = 100) -> None:
         self._own = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
-                                keepalive_expiry=60.0),
-            trust_env=False,
-        )
+        if client is None:
+            client = HttpClient(connect_timeout=connect_timeout, max_connections=max_connections, keepalive_expiry=60.0)
+        elif hasattr(client, "build_request"):  # an httpx.AsyncClient
+            client = HttpxFallback(client, connect_timeout=connect_timeout)
+        self.client = client
         self.connect_timeout = connect_timeout
 
     async def aclose(self) -> None:
         if self._own:
             await self.client.aclose()
 
-    def _request(self, wire: Wire) -> httpx.Request:
-        return self.client.build_request(
-            "POST", wire.url, headers=wire.headers, content=wire.body,
-            timeout=httpx.Timeout(None, connect=self.connect_timeout),
-        )
-
     async def complete(self, protocol: str, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
         """Send a non-streaming request; the caller bounds the total time."""
         try:
-            resp = await self.client.send(self._request(wire))
-        except (httpx.HTTPError, OSError) as exc:
+            resp = await self.client.request("POST", wire.url, headers=wire.headers, body=wire.body)
+        except _NET_ERRORS as exc:
             raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
-        headers = lower_headers(resp.headers)
-        if resp.status_code >= 400:
-            raise UpstreamError(_failure_from_status(protocol, provider, resp.status_code, headers, resp.content), headers)
+        headers = resp.headers
+        if resp.status >= 400:
+            raise UpstreamError(_failure_from_status(protocol, provider, resp.status, headers, resp.content), headers)
         try:
             return codec(protocol).decode_response(orjson.loads(resp.content)), headers
         except Exception as exc:  # noqa: BLE001 - an undecodable 200 is a broken upstream, not our crash
-            raise UpstreamError(Failure("server_error", f"undecodable response: {exc}", status=resp.status_code), headers) from None
+            raise UpstreamError(Failure("server_error", f"undecodable response: {exc}", status=resp.status), headers) from None
 
     async def open_stream(self, protocol: str, provider: str, wire: Wire) -> UpstreamStream:
         """Send a streaming request and wait for the status line + headers."""
         try:
-            resp = await self.client.send(self._request(wire), stream=True)
-        except (httpx.HTTPError, OSError) as exc:
+            resp = await self.client.send("POST", wire.url, headers=wire.headers, body=wire.body)
+        except _NET_ERRORS as exc:
             raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
-        headers = lower_headers(resp.headers)
-        if resp.status_code >= 400:
+        headers = resp.headers
+        if resp.status >= 400:
             try:
                 raw = await resp.aread()
-            except (httpx.HTTPError, OSError):
+            except _NET_ERRORS:
                 raw = b""
             finally:
                 await resp.aclose()
-            raise UpstreamError(_failure_from_status(protocol, provider, resp.status_code, headers, raw), headers)
+            raise UpstreamError(_failure_from_status(protocol, provider, resp.status, headers, raw), headers)
         return UpstreamStream(resp, codec(protocol).StreamDecoder(), headers)
 
 
 class UpstreamStream:
     """An open upstream SSE response: read decoded events chunk by chunk, each read bounded in time."""
 
-    def __init__(self, resp: httpx.Response, decoder: Any, headers: dict[str, str]) -> None:
+    def __init__(self, resp: HttpResponse, decoder: Any, headers: dict[str, str]) -> None:
         self._resp = resp
         self._decoder = decoder
-        self._chunks = resp.aiter_raw()
         self.headers = headers
         self.eof = False
 
@@ -216,15 +216,15 @@ class UpstreamStream:
         if self.eof:
             return []
         try:
-            chunk = await asyncio.wait_for(self._chunks.__anext__(), timeout)
-        except StopAsyncIteration:
-            self.eof = True
-            return self._decoder.close()
+            chunk = await self._resp.read_chunk(timeout)
         except TimeoutError:
             raise UpstreamError(Failure("timeout", f"no data for {timeout:.1f}s"), self.headers) from None
-        except (httpx.HTTPError, OSError) as exc:
+        except _NET_ERRORS as exc:
             self.eof = True
             raise UpstreamError(_failure_from_exception(exc, after_headers=True), self.headers) from None
+        if not chunk:
+            self.eof = True
+            return self._decoder.close()
         try:
             return self._decoder.feed(chunk)
         except Exception as exc:  # noqa: BLE001 - a decoder crash on garbage is a broken stream
@@ -236,6 +236,7 @@ class UpstreamStream:
         return self._decoder.close()
 
     async def aclose(self) -> None:
+        """Release the connection: pooled again when the body was read to the end, closed otherwise."""
         await self._resp.aclose()
 
 

@@ -111,11 +111,12 @@ def serve(tmp_path: Path, client_env: dict[str, str]) -> Iterator[object]:
             served.proc.wait(5)
 
 
-def run(cmd: list[str], *, cwd: Path, env: dict[str, str], timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess[str]:
+def run(cmd: list[str], *, cwd: Path, env: dict[str, str],
+        timeout: float = CLIENT_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """Run a client CLI to completion with stdin closed; a hang fails the test with what it printed so far."""
     try:
-        return subprocess.run(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(cmd, check=False, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr

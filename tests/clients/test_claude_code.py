@@ -1,4 +1,4 @@
-"""The real Claude Code CLI through detour's Anthropic door: the primary rate-limits, an OpenAI-protocol model answers."""
+"""Real Claude Code through detour's Anthropic door: the primary rate-limits, an OpenAI-protocol model answers."""
 
 from __future__ import annotations
 
@@ -77,11 +77,11 @@ def check_passthrough(body: dict[str, Any]) -> None:
 
 
 def check_translation(sent: dict[str, Any], out: dict[str, Any]) -> None:
-    """Anthropic to OpenAI: tools, system text (top-level and in-line), effort and limits survive; cache_control goes."""
+    """Anthropic to OpenAI: tools, system text (top and in-line), effort and limits survive; cache_control goes."""
     assert out["stream"] is True
     assert [t["function"]["name"] for t in out["tools"]] == [t["name"] for t in sent["tools"]]
     assert all(t["type"] == "function" and t["function"]["parameters"] == s["input_schema"]
-               for t, s in zip(out["tools"], sent["tools"]))
+               for t, s in zip(out["tools"], sent["tools"], strict=True))
     assert out["messages"][0]["role"] == "system"
     system = text_of(out["messages"][0]["content"])
     assert all(block["text"] in system for block in sent["system"])

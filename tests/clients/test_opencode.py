@@ -42,7 +42,7 @@ def write_config(project: Path, fake: FakeProvider, port: int, env: dict[str, st
     path = project / "opencode.json"
     path.write_text(INITIAL % json.dumps(detour_settings(fake, port), indent=2))
     cmd = [sys.executable, "-m", "detour", "opencode", "--write", str(path)]
-    done = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(cmd, check=False, cwd=project, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return path
 
@@ -56,7 +56,7 @@ def test_detour_opencode_write_keeps_the_file_and_sets_the_provider(tmp_path: Pa
     assert "// kept: a comment of the user's" in text
     assert doc["autoupdate"] is False and doc["share"] == "disabled"
     assert doc["detour"] == detour_settings(fake, port)
-    assert doc["model"] == "detour/detour"
+    assert doc["model"] == "detour/detour" and doc["$schema"] == "https://opencode.ai/config.json"
     block = doc["provider"]["detour"]
     assert block["npm"] == "@ai-sdk/openai-compatible"
     assert block["options"] == {"baseURL": f"http://127.0.0.1:{port}/v1", "apiKey": "detour"}
@@ -83,6 +83,7 @@ def test_opencode_answers_from_the_fallback_through_detour(tmp_path: Path, fake:
     assert resolved["model"] == "detour/detour"
     assert resolved["provider"]["detour"]["options"]["baseURL"] == f"http://127.0.0.1:{port}/v1"
 
+    written = config.read_text()
     served = serve(config, project, port)
     done = run([opencode, "run", "say hi", "--model", "detour/detour"], cwd=project, env=env)
     assert done.returncode == 0 and ANSWER in done.stdout, explain(done, served)
@@ -96,3 +97,22 @@ def test_opencode_answers_from_the_fallback_through_detour(tmp_path: Path, fake:
     assert {t["function"]["name"] for t in body["tools"]} >= {"bash", "read"}
     assert body["messages"][0]["role"] == "system" and "say hi" in json.dumps(body["messages"])
     assert body["max_tokens"] == 8192  # OpenCode honoured the chain's limit from the provider block
+    assert config.read_text() == written, "OpenCode rewrote the file: something it wants was missing"
+
+
+def test_detour_opencode_prints_a_whole_opencode_json(tmp_path: Path, fake: FakeProvider,
+                                                      client_env: dict[str, str]) -> None:
+    settings = {**detour_settings(fake, 4141), "chains": {"fast": {"primary": "oai/gpt-x"}},
+                "server": {"apiKeys": ["{env:GATEWAY_KEY}"]}}
+    (tmp_path / "detour.json").write_text(json.dumps(settings))
+    env = {**client_env, "GATEWAY_KEY": "secret-value"}
+    cmd = [sys.executable, "-m", "detour", "opencode", "--url", "http://10.0.0.5:9000"]
+    done = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["model"] == "detour/detour"
+    block = doc["provider"]["detour"]
+    assert block["options"] == {"baseURL": "http://10.0.0.5:9000/v1", "apiKey": "{env:GATEWAY_KEY}"}  # no secret copied
+    assert list(block["models"]) == ["detour", "fast", "ant/claude-x", "oai/gpt-x"]
+    assert block["models"]["fast"]["limit"] == {"context": 128000, "output": 16384}
+    assert "secret-value" not in done.stdout

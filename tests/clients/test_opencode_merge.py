@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from detour._jsonc import loads
-from detour.opencode import MODEL, gateway_url, merge_text
+from detour.opencode import MODEL, SCHEMA, gateway_url, merge_text
 
 BLOCK = {"npm": "@ai-sdk/openai-compatible", "name": "detour", "options": {"baseURL": "http://h:1/v1", "apiKey": "k"},
          "models": {"detour": {"name": "detour"}}}
@@ -39,27 +39,29 @@ def test_jsonc_keeps_comments_and_other_keys_and_replaces_in_place() -> None:
 def test_missing_keys_are_appended_after_the_last_member() -> None:
     text = '{\n  "autoupdate": false, // x\n  "share": "disabled" // y\n}\n'
     out = merge_text(text, BLOCK)
-    assert loads(out) == {"autoupdate": False, "share": "disabled", "model": MODEL, "provider": {"detour": BLOCK}}
+    assert loads(out) == {"$schema": SCHEMA, "autoupdate": False, "share": "disabled", "model": MODEL,
+                          "provider": {"detour": BLOCK}}
+    assert out.startswith('{\n  "$schema"')
     assert "// x" in out and "// y" in out
     assert out.index('"share"') < out.index('"model"') < out.index('"provider"')
 
 
 def test_an_empty_provider_object_gets_the_block() -> None:
     out = merge_text('{\n  "provider": {},\n  "share": "auto"\n}\n', BLOCK)
-    assert loads(out) == {"provider": {"detour": BLOCK}, "share": "auto", "model": MODEL}
+    assert loads(out) == {"$schema": SCHEMA, "provider": {"detour": BLOCK}, "share": "auto", "model": MODEL}
 
 
 @pytest.mark.parametrize("text", ["", "  \n", '{"share": "auto"}', "{}"])
 def test_empty_or_one_line_files_are_written_cleanly(text: str) -> None:
     out = merge_text(text, BLOCK)
     doc = loads(out)
-    assert doc["model"] == MODEL and doc["provider"] == {"detour": BLOCK}
+    assert doc["model"] == MODEL and doc["provider"] == {"detour": BLOCK} and doc["$schema"] == SCHEMA
     assert out.count("\n") > 10  # pretty-printed
 
 
 @pytest.mark.parametrize("text", ["[]", '{"provider": "x"}'])
 def test_files_that_cannot_hold_the_block_are_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises((TypeError, ValueError)):
         merge_text(text, BLOCK)
 
 

@@ -21,7 +21,7 @@ def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_shows_switch_to_fallback_and_return_to_primary(tmp_path):
-    done = run_demo(tmp_path, "--duration", "12", "--reset", "3")
+    done = run_demo(tmp_path, "--duration", "12", "--reset", "3", "--interval", "0.5")
     out = done.stdout
     assert done.returncode == 0, done.stderr + out
     assert "\x1b[" not in out  # not a terminal: plain text

@@ -121,15 +121,16 @@ def test_reset_clears_a_cooldown(make_gateway, fake):
 def test_reset_sends_the_gateway_key_and_never_prints_it(make_gateway, fake):
     fake.script("claude-x", B.rate_limit(retry_after=600))
     gw = make_gateway(server={"apiKeys": ["gw-secret-123"]})
-    httpx.post(gw.url + "/v1/chat/completions", headers={"authorization": "Bearer gw-secret-123"},
+    auth = {"authorization": "Bearer gw-secret-123"}
+    httpx.post(gw.url + "/v1/chat/completions", headers=auth,
                json={"model": "detour", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
     refused = detour("reset", "--url", gw.url)
     assert refused.returncode == 1 and "DETOUR_API_KEY" in refused.stderr and "Traceback" not in refused.stderr
-    assert gw.get("/status").json()["models"]["ant/claude-x"]["state"] == "cooling"
+    assert httpx.get(gw.url + "/status", headers=auth, timeout=10).json()["models"]["ant/claude-x"]["state"] == "cooling"
     res = detour("reset", "--url", gw.url, DETOUR_API_KEY="gw-secret-123")
     assert res.returncode == 0 and "model:ant/claude-x" in res.stdout
     assert "gw-secret-123" not in res.stdout + res.stderr + refused.stdout + refused.stderr
-    assert gw.get("/status").json()["models"]["ant/claude-x"]["state"] == "ok"
+    assert httpx.get(gw.url + "/status", headers=auth, timeout=10).json()["models"]["ant/claude-x"]["state"] == "ok"
 
 
 def test_reset_rejects_a_bare_model_name():

@@ -12,7 +12,8 @@ from detour._cli.common import CATALOG_HELP, CONFIG_HELP, fail, load, print_json
 WRITE_HELP = ("Merge into this opencode.json/.jsonc (created if missing): sets \"model\" and \"provider.detour\", "
               "keeps every other key and comment.")
 URL_HELP = "The gateway's address (default: http://server.host:server.port from the config); /v1 is added."
-KEY_HELP = "The key OpenCode sends (default: the config's first server.apiKeys entry, as {env:X} if written so, else 'detour')."
+KEY_HELP = ("The key OpenCode sends (default: the config's first server.apiKeys entry, as {env:X} if written so, "
+            "else 'detour').")
 
 
 def _config_source(explicit: str | None, write: Path | None) -> str | None:
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
             return
         try:
             replaced = opencode.write(write, block)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             fail(f"{write}: {exc}", "fix the file by hand, or run `detour opencode` and paste its output")
         except OSError as exc:
             fail(f"cannot write {write}: {exc.strerror or exc}")

@@ -1,12 +1,7 @@
-"""`detour status` and `detour reset`: read and clear the gateway's fallback state over HTTP.
-
-Plain `http.client` rather than httpx: `detour status --line` runs from status bars every few seconds.
-"""
+"""`detour status` and `detour reset`: read and clear the gateway's fallback state over HTTP."""
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from typing import Any
@@ -14,118 +9,30 @@ from typing import Any
 import typer
 
 from detour._cli.common import fail
-
-DEFAULT_URL = "http://127.0.0.1:4141"
-TIMEOUT = 2.0
-URL_HELP = "The gateway (default: $DETOUR_URL or http://127.0.0.1:4141). Key: $DETOUR_API_KEY."
-REASONS = {"rate_limited": "rate-limited", "quota_exhausted": "out of quota", "server_error": "server error",
-           "timeout": "timing out", "auth_failed": "auth failed", "not_found": "model not found",
-           "context_too_long": "context too long", "content_blocked": "content blocked",
-           "bad_request": "bad request", "stream_broken": "stream broken"}
-
-
-class Offline(Exception):
-    """The gateway did not answer."""
-
-
-class Refused(Exception):
-    """The gateway answered with an error status."""
+from detour._cli.statusline import (
+    URL_HELP,
+    BadURL,
+    Offline,
+    Refused,
+    call,
+    clock,
+    reason_text,
+    status_line,
+    why,
+)
+from detour._cli.statusline import gateway_url as _gateway_url
+from detour._cli.statusline import print_line as _print_line
 
 
 def gateway_url(url: str | None) -> str:
-    url = (url or os.environ.get("DETOUR_URL") or DEFAULT_URL).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        fail(f"--url {url!r} is not an http(s) URL", "use e.g. http://127.0.0.1:4141")
-    return url
-
-
-def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One JSON request to the gateway; Offline when it does not answer, Refused on a non-200 reply."""
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    headers = {"accept": "application/json", "content-type": "application/json"}
-    if os.environ.get("DETOUR_API_KEY"):
-        headers["authorization"] = f"Bearer {os.environ['DETOUR_API_KEY']}"
     try:
-        conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
-        try:
-            conn.request(method, parts.path + path, body=None if body is None else json.dumps(body), headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException) as exc:
-        raise Offline(str(exc) or type(exc).__name__) from None
-    if resp.status != 200:
-        raise Refused(_error_text(resp.status, raw))
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise Refused("not a JSON object; is this a detour gateway?")
-    return data
-
-
-def _error_text(status: int, raw: bytes) -> str:
-    if status == 401:
-        return "HTTP 401: the gateway wants an API key; set DETOUR_API_KEY to one of its server.apiKeys"
-    try:
-        message = json.loads(raw)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = raw[:200].decode(errors="replace")
-    return f"HTTP {status}: {message}"
-
-
-# ---------------------------------------------------------------- the one-liner
-
-
-def clock(epoch: float) -> str:
-    """Local wall-clock time; with the weekday when it is not today."""
-    at = time.localtime(epoch)
-    return time.strftime("%H:%M" if at[:3] == time.localtime()[:3] else "%a %H:%M", at)
-
-
-def reason_text(kind: str | None) -> str:
-    return REASONS.get(kind or "", (kind or "unavailable").replace("_", " "))
-
-
-def why(who: str | None, kind: str | None, until: float | None) -> str:
-    text = f"{who} {reason_text(kind)}" if who else reason_text(kind)
-    return f"{text}, back {clock(until)}" if until else text
-
-
-def status_line(status: dict[str, Any], chain_name: str = "default") -> str:
-    """`detour: openai/gpt-5 (anthropic rate-limited, back 14:05)`, or just the model when on the primary."""
-    chain = status.get("chains", {}).get(chain_name)
-    if chain is None:
-        return f"detour: no chain {chain_name!r}"
-    primary, current = chain.get("primary"), chain.get("current")
-    if current is None:
-        return "detour: no model configured"
-    health = status.get("models", {}).get(primary or "") or {}
-    if current != primary:
-        who = (primary or "").partition("/")[0] or None
-        kind = chain.get("reason") or health.get("last_error")
-        return f"detour: {current} ({why(who, kind, chain.get('until') or health.get('until'))})"
-    if health.get("state") in ("cooling", "disabled"):  # still the primary, but the next request will not be
-        return f"detour: {current} ({why(None, health.get('last_error'), health.get('until'))})"
-    return f"detour: {current}"
+        return _gateway_url(url)
+    except BadURL as exc:
+        fail(str(exc), "use e.g. http://127.0.0.1:4141")
 
 
 def print_line(url: str, chain: str) -> None:
-    code = 1
-    try:
-        status = call("GET", url, "/status")
-        line, code = status_line(status, chain), 0 if chain in status.get("chains", {}) else 1
-    except Offline:
-        line = "detour: offline"
-    except Refused as exc:
-        line = f"detour: error ({str(exc).partition(':')[0]})"
-    sys.stdout.write(line + "\n")
+    code = _print_line(url, chain)
     if code:
         raise typer.Exit(code)
 

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from detour._http import _proxy
 from detour._http._conn import Connection
-from detour._http._errors import ReadError, RemoteProtocolError
+from detour._http._errors import InvalidURL, ReadError, RemoteProtocolError
 from detour._http._pool import Pool
 from detour._http._response import Response
 
@@ -33,7 +33,7 @@ class Origin:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise ValueError(f"unsupported URL: {url!r}")
+            raise InvalidURL(f"unsupported URL: {url!r}")
         self.scheme, self.host = scheme, parts.hostname
         self.port = parts.port or _DEFAULT_PORTS[scheme]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -45,8 +45,8 @@ class Origin:
 class ProxyClient(Protocol):
     """The fallback used for proxied requests (``detour._http._proxy.HttpxFallback``)."""
 
-    async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                   timeout: float | None) -> Response: ...
+    async def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes = b"",
+                   timeout: float | None = None) -> Response: ...
 
     async def aclose(self) -> None: ...
 
@@ -146,7 +146,7 @@ class HttpClient:
             self._proxy_client = _proxy.HttpxFallback(connect_timeout=self.connect_timeout,
                                                       max_connections=self.max_connections,
                                                       verify=self._ssl or True)
-        return await self._proxy_client.send(method, url, headers, body, timeout)
+        return await self._proxy_client.send(method, url, headers=headers, body=body, timeout=timeout)
 
     # ------------------------------------------------------------ pools
 

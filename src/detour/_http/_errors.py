@@ -9,7 +9,8 @@ without knowing this module::
     ├── ReadTimeout(TimeoutError)         nothing read in time          -> timeout
     ├── ConnectError(ConnectionError)     could not connect             -> unreachable
     ├── ReadError(ConnectionError)        reset / closed while reading  -> unreachable, stream_broken after headers
-    └── RemoteProtocolError(ConnectionError)  bad or truncated HTTP      -> unreachable, stream_broken after headers
+    ├── RemoteProtocolError(ConnectionError)  bad or truncated HTTP      -> unreachable, stream_broken after headers
+    └── InvalidURL(ValueError)            not an http(s) URL with a host -> unreachable
 
 Connection refused, DNS failures (``socket.gaierror``) and TLS failures (``ssl.SSLError``) propagate as
 the stdlib raises them: the classifier already knows those.
@@ -40,3 +41,7 @@ class ReadError(HTTPError, ConnectionError):
 
 class RemoteProtocolError(HTTPError, ConnectionError):
     """The server broke HTTP/1.1: malformed response, or closed before the message was complete."""
+
+
+class InvalidURL(HTTPError, ValueError):
+    """The URL is not ``http://`` or ``https://`` with a host."""

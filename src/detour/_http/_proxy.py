@@ -158,7 +158,7 @@ class HttpxResponse(Response):
 
 
 class HttpxFallback:
-    """``send`` through an ``httpx.AsyncClient``: the proxied path, or an injected client."""
+    """``send`` / ``request`` through an ``httpx.AsyncClient``: the proxied path, or an injected client."""
 
     def __init__(self, client: Any = None, *, connect_timeout: float | None = 5.0, max_connections: int = 100,
                  verify: ssl.SSLContext | bool = True) -> None:
@@ -172,11 +172,12 @@ class HttpxFallback:
         )
         self.connect_timeout = connect_timeout
 
-    async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                   timeout: float | None) -> Response:
+    async def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes = b"",
+                   timeout: float | None = None) -> Response:
+        """Send and wait for the headers, like ``HttpClient.send``; httpx errors come out as this package's."""
         import httpx
 
-        request = self.client.build_request(method, url, headers=dict(headers), content=body,
+        request = self.client.build_request(method, url, headers=dict(headers or {}), content=body,
                                             timeout=httpx.Timeout(None, connect=self.connect_timeout, read=timeout))
         try:
             resp = await self.client.send(request, stream=True)
@@ -186,6 +187,12 @@ class HttpxFallback:
                 raise
             raise mapped from exc
         return HttpxResponse(resp)
+
+    async def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes = b"",
+                      timeout: float | None = None) -> Response:
+        resp = await self.send(method, url, headers=headers, body=body, timeout=timeout)
+        await resp.aread(timeout)
+        return resp
 
     async def aclose(self) -> None:
         if self._own:

@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeAlias
 
 log = logging.getLogger("detour.health")
 
-EventType: TypeAlias = Literal["switch", "cooldown_start", "cooldown_end", "probe", "recover", "skip", "rescue"]
+EventType: TypeAlias = Literal["switch", "cooldown_start", "cooldown_end", "probe", "recover", "skip", "rescue", "budget"]
 
 
 @dataclass(slots=True)

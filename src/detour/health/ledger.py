@@ -1,6 +1,7 @@
 """The health ledger: cooldowns by scope, half-open probe leases, proactive avoidance, speeds, facts.
 
-Reads are synchronous dict lookups on an in-process cache; writes go through to the StateStore.
+Reads are synchronous dict lookups on an in-process cache; writes go through to the StateStore. With a
+SharedStore, ``ensure_loaded`` polls its version every REFRESH_S and reloads what another process changed.
 
     scope state:  ok ──failure──▶ cooling ──until passes──▶ half_open ──probe ok──▶ ok
                                      ▲                          │
@@ -9,6 +10,7 @@ Reads are synchronous dict lookups on an in-process cache; writes go through to 
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -16,12 +18,15 @@ from typing import Any
 
 from detour.health.events import EventBus, HealthEvent
 from detour.health.ladder import cooldown_seconds
-from detour.health.store import Cooldown, MemoryStore, Speed, StateStore
+from detour import spend as _spend
+from detour.health.store import Cooldown, MemoryStore, SharedStore, Speed, StateStore
 
+log = logging.getLogger("detour.health")
 OK = 0
 COOLING = 1
 HALF_OPEN = 2
 EWMA_ALPHA = 0.3
+REFRESH_S = 0.3  # another process's change is honoured here within this (plus one request)
 
 
 def key_scope(provider: str, alias: str) -> str:
@@ -61,9 +66,15 @@ class Ledger:
         self._missing: dict[str, frozenset[str]] = {}
         self._current: dict[str, str] = {}
         self._loaded = False
+        self.spend = _spend.SpendBook()
+        self._shared = isinstance(self.store, SharedStore)
+        self._version: Any = None
+        self._next_check = 0.0
 
     async def load(self) -> None:
-        """Fill the cache from the store (once; call again after another process wrote)."""
+        """Fill the cache from the store (once; again whenever another process wrote)."""
+        if self._shared:
+            self._version = await self.store.version()  # type: ignore[attr-defined]
         self._cool = {c.scope: c for c in await self.store.load_cooldowns()}
         self._speeds = {s.model: s for s in await self.store.load_speeds()}
         for key, value in (await self.store.load_facts()).items():
@@ -71,11 +82,30 @@ class Ledger:
                 self._missing[key[8:]] = frozenset(value)
             elif key.startswith("current:"):
                 self._current[key[8:]] = value
+        await self._load_spend()
         self._loaded = True
 
+    async def _load_spend(self) -> None:
+        day = _spend.utc_day(self.clock())
+        rows = await self.store.load_spend(_spend.month_start(day), day) if self._shared else []  # type: ignore[attr-defined]
+        self.spend.reset(day, rows)
+
     async def ensure_loaded(self) -> None:
+        """Per request: load once, then a version check at most every REFRESH_S (a monotonic clock)."""
         if not self._loaded:
             await self.load()
+        elif self._shared and (t := time.monotonic()) >= self._next_check:
+            self._next_check = t + REFRESH_S
+            await self.maybe_refresh()
+
+    async def maybe_refresh(self) -> bool:
+        """Reload when another process wrote, or when the UTC day turned; True if reloaded."""
+        if await self.store.version() != self._version:  # type: ignore[attr-defined]
+            await self.load()
+            return True
+        if self.spend.day != _spend.utc_day(self.clock()):
+            await self._load_spend()
+        return False
 
     # ------------------------------------------------------------ reads (hot path, no I/O)
 
@@ -99,6 +129,10 @@ class Ledger:
 
     def current(self, chain: str) -> str | None:
         return self._current.get(chain)
+
+    def over_budget(self, provider: str) -> str | None:
+        """``"daily"`` / ``"monthly"`` when the provider's (or the total) budget is spent, else None."""
+        return self.spend.over(provider)
 
     # ------------------------------------------------------------ writes
 
@@ -161,6 +195,20 @@ class Ledger:
         self._speeds[model_id] = s
         await self.store.put_speed(s)
 
+    async def record_spend(self, provider: str, model: str, key: str, chain: str, usd: float,
+                           input_tokens: int = 0, output_tokens: int = 0) -> None:
+        """One attempt's cost: counted locally for budgets, added to the store, a warning at 80% of a limit."""
+        now = self.clock()
+        day = _spend.utc_day(now)
+        due = self.spend.add(day, provider, usd)
+        if self._shared:
+            rows = _spend.charge_rows(day, provider, model, key, chain, usd, input_tokens, output_tokens)
+            await self.store.add_spend(rows)  # type: ignore[attr-defined]
+        for period, scope, spent, limit in due:
+            log.warning("budget: %s %s spend is $%.4f of $%.2f (%.0f%%)", scope, period, spent, limit, 100 * spent / limit)
+            await self._emit(HealthEvent("budget", now, scope=scope, model=model, reason=period,
+                                         extra={"spent_usd": round(spent, 6), "limit_usd": limit}))
+
     async def learn_missing(self, model_id: str, capability: str) -> None:
         known = self._missing.get(model_id, frozenset()) | {capability}
         self._missing[model_id] = known
@@ -185,6 +233,7 @@ class Ledger:
             "cooldowns": [c.to_dict() | {"state": "cooling" if now < c.until else "half_open"} for c in self._cool.values()],
             "current": dict(self._current),
             "speeds": {m: s.to_dict() for m, s in self._speeds.items()},
+            "spend": self.spend.snapshot(),
         }
 
 

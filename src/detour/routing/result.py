@@ -77,7 +77,7 @@ def aggregate_status(attempts: list[Attempt], skipped: list[tuple[str, str]], fi
     if final is not None and final.kind in CLIENT_KINDS:
         return final.status if final.status and 400 <= final.status < 500 else 400
     kinds = [a.kind for a in attempts if a.kind != "ok"]
-    cooling = any(r.startswith("cooling") for _m, r in skipped)
+    cooling = any(r.startswith("cooling") or r == "budget" for _m, r in skipped)
     if not kinds and not cooling:
         return 400  # nothing could serve the request's needs: the client must change it
     if all(k in RATE_KINDS for k in kinds):

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start
+from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start, Usage
 from detour.routing.attempt import Primed, open_primed, prefill_request, pump
 from detour.routing.gate import Diverged, Gate, Sent
 from detour.routing.keys import Key
@@ -82,6 +82,7 @@ class RouterStream:
             await self._gen.aclose()
 
     async def _run(self) -> AsyncGenerator[Event, None]:
+        await self._router.ledger.ensure_loaded()
         driver = self._driver = _Driver(self._router, self._req, self._require, self._session)
         try:
             async with aclosing(driver.events()) as events:  # closing propagates: the upstream closes now
@@ -102,6 +103,7 @@ class _Driver:
         self.served: Target | None = None
         self.key: Key | None = None
         self.cost: float | None = None
+        self.charged: Usage | None = None
         self.upstream_id = ""
 
     async def events(self) -> AsyncGenerator[Event, None]:
@@ -164,10 +166,12 @@ class _Driver:
             yield failure
 
     async def _account(self, target: Target, key: Key, primed: Primed, started: float, failure: Failure | None) -> None:
-        if self.acc.usage is not None:
+        if self.acc.usage is not None and self.acc.usage is not self.charged:
+            self.charged = self.acc.usage  # a segment without its own usage event is not charged twice
             segment = cost_of(self.acc.usage, target.info)
             if segment is not None:
                 self.cost = (self.cost or 0.0) + segment
+            await self.router.charge(self.walk.chain, target, key.alias, self.acc.usage, segment)
         if failure is None:
             out = self.acc.usage.output_tokens if self.acc.usage else 0
             gen = time.perf_counter() - started

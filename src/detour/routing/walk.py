@@ -181,6 +181,8 @@ class Walk:
     # ------------------------------------------------------------ health
 
     def _blocked(self, target: Target) -> str | None:
+        if self.ledger.over_budget(target.provider):
+            return "budget"  # skipped like a cooldown: nothing is sent
         now = self.ledger.clock()
         for scope in (provider_scope(target.provider), model_scope(target.model_id)):
             if self.ledger.state(scope, now) == COOLING:

@@ -1,0 +1,152 @@
+"""The status one-liner and the gateway client behind `detour status`/`reset`: no typer, no rich.
+
+Plain `http.client` rather than httpx: `detour status --line` runs from status bars every few seconds,
+so `detour.cli.main` calls this module directly without building the typer app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+DEFAULT_URL = "http://127.0.0.1:4141"
+TIMEOUT = 2.0
+URL_HELP = "The gateway (default: $DETOUR_URL or http://127.0.0.1:4141). Key: $DETOUR_API_KEY."
+REASONS = {"rate_limited": "rate-limited", "quota_exhausted": "out of quota", "server_error": "server error",
+           "timeout": "timing out", "auth_failed": "auth failed", "not_found": "model not found",
+           "context_too_long": "context too long", "content_blocked": "content blocked",
+           "bad_request": "bad request", "stream_broken": "stream broken"}
+
+
+class Offline(Exception):
+    """The gateway did not answer."""
+
+
+class Refused(Exception):
+    """The gateway answered with an error status."""
+
+
+class BadURL(ValueError):
+    pass
+
+
+def gateway_url(url: str | None) -> str:
+    url = (url or os.environ.get("DETOUR_URL") or DEFAULT_URL).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise BadURL(f"--url {url!r} is not an http(s) URL")
+    return url
+
+
+def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One JSON request to the gateway; Offline when it does not answer, Refused on a non-200 reply."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    headers = {"accept": "application/json", "content-type": "application/json"}
+    if os.environ.get("DETOUR_API_KEY"):
+        headers["authorization"] = f"Bearer {os.environ['DETOUR_API_KEY']}"
+    try:
+        conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
+        try:
+            conn.request(method, parts.path + path, body=None if body is None else json.dumps(body), headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        raise Offline(str(exc) or type(exc).__name__) from None
+    if resp.status != 200:
+        raise Refused(_error_text(resp.status, raw))
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise Refused("not a JSON object; is this a detour gateway?")
+    return data
+
+
+def _error_text(status: int, raw: bytes) -> str:
+    if status == 401:
+        return "HTTP 401: the gateway wants an API key; set DETOUR_API_KEY to one of its server.apiKeys"
+    try:
+        message = json.loads(raw)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = raw[:200].decode(errors="replace")
+    return f"HTTP {status}: {message}"
+
+
+# ---------------------------------------------------------------- the one-liner
+
+
+def clock(epoch: float) -> str:
+    """Local wall-clock time; with the weekday when it is not today."""
+    at = time.localtime(epoch)
+    return time.strftime("%H:%M" if at[:3] == time.localtime()[:3] else "%a %H:%M", at)
+
+
+def reason_text(kind: str | None) -> str:
+    return REASONS.get(kind or "", (kind or "unavailable").replace("_", " "))
+
+
+def why(who: str | None, kind: str | None, until: float | None) -> str:
+    text = f"{who} {reason_text(kind)}" if who else reason_text(kind)
+    return f"{text}, back {clock(until)}" if until else text
+
+
+def status_line(status: dict[str, Any], chain_name: str = "default") -> str:
+    """`detour: openai/gpt-5 (anthropic rate-limited, back 14:05)`, or just the model when on the primary."""
+    chain = status.get("chains", {}).get(chain_name)
+    if chain is None:
+        return f"detour: no chain {chain_name!r}"
+    primary, current = chain.get("primary"), chain.get("current")
+    if current is None:
+        return "detour: no model configured"
+    health = status.get("models", {}).get(primary or "") or {}
+    if current != primary:
+        who = (primary or "").partition("/")[0] or None
+        kind = chain.get("reason") or health.get("last_error")
+        return f"detour: {current} ({why(who, kind, chain.get('until') or health.get('until'))})"
+    if health.get("state") in ("cooling", "disabled"):  # still the primary, but the next request will not be
+        return f"detour: {current} ({why(None, health.get('last_error'), health.get('until'))})"
+    return f"detour: {current}"
+
+
+def print_line(url: str, chain: str) -> int:
+    """Print the one-liner; the exit code is 1 when the gateway is offline or the chain unknown."""
+    code = 1
+    try:
+        status = call("GET", url, "/status")
+        line, code = status_line(status, chain), 0 if chain in status.get("chains", {}) else 1
+    except Offline:
+        line = "detour: offline"
+    except Refused as exc:
+        line = f"detour: error ({str(exc).partition(':')[0]})"
+    sys.stdout.write(line + "\n")
+    return code
+
+
+def fast_main(args: list[str]) -> int | None:
+    """`detour status --line [--url U] [--chain C]` without typer; None when args need the full CLI."""
+    if not args or args[0] != "status" or "--line" not in args:
+        return None
+    opts: dict[str, str] = {}
+    rest = [a for a in args[1:] if a != "--line"]
+    while rest:
+        flag = rest.pop(0)
+        if flag not in ("--url", "--chain") or not rest:
+            return None
+        opts[flag] = rest.pop(0)
+    try:
+        url = gateway_url(opts.get("--url"))
+    except BadURL as exc:
+        sys.stderr.write(f"error: {exc}\n  hint: use e.g. http://127.0.0.1:4141\n")
+        return 1
+    return print_line(url, opts.get("--chain", "default"))
+
+
