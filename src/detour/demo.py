@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -61,7 +61,7 @@ class Simulation:
         self._client = httpx.Client(timeout=30)
         self.url = ""
 
-    def __enter__(self) -> Simulation:
+    def __enter__(self) -> Self:
         try:
             self._start_fake()
             self._start_gateway()

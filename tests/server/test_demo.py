@@ -17,7 +17,7 @@ def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     for var in ("DETOUR_CONFIG", "DETOUR_CATALOG", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
         env.pop(var, None)
     return subprocess.run([sys.executable, "-m", "detour", "demo", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=90)
+                          capture_output=True, text=True, timeout=90, check=False)
 
 
 def test_demo_shows_switch_to_fallback_and_return_to_primary(tmp_path):

@@ -190,7 +190,8 @@ class GatewayState:
         chains = {}
         for name in ["default", *self.config.chains]:
             view = self.chains.get(name) or ChainView(primary=self._primary(name))
-            chains[name] = {"primary": view.primary, "current": view.current or view.primary,
+            cfg = self.config.model if name == "default" else self.config.chains[name]
+            chains[name] = {"primary": view.primary, "models": list(cfg.models), "current": view.current or view.primary,
                             "reason": view.reason, "since": view.since, "until": self._until(view)}
         models = {info.id: self.health_of(info.id) for info in self._listed_models()}
         return {"chains": chains, "models": models, "switches": list(self.switches), "notes": self.notes,
