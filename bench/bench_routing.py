@@ -1,11 +1,14 @@
 """Benchmarks for the fallback engine.
 
     .venv/bin/python bench/bench_routing.py              # routing decision: plan + health lookup, no I/O
-    .venv/bin/python bench/bench_routing.py --transport  # httpx.AsyncClient vs a raw-asyncio HTTP/1.1 client
+    .venv/bin/python bench/bench_routing.py --transport  # httpx vs detour._http vs a raw-asyncio HTTP/1.1 client
+    .venv/bin/python bench/bench_routing.py --transport --uvloop  # the same on uvloop, as the gateway runs
 
 The routing decision runs for a 5-model chain with requests varied per iteration (text length, tools,
 images, reasoning, explicit needs) and a ledger holding live cooldowns. Target: p50 < 50 µs.
-The transport bench sends N sequential keep-alive POSTs to the loopback fake and reports req/s.
+The transport bench runs the fake provider in a subprocess and sends N keep-alive POSTs (non-streaming,
+streaming read to the end, and 32 concurrent) from each client, reporting median req/s and the client
+process's CPU µs per request over interleaved rounds.
 """
 
 from __future__ import annotations
@@ -128,33 +131,95 @@ class RawHTTP:
             self._conn[1].close()
 
 
-async def bench_transport(n: int) -> dict[str, float]:
+def _start_fake() -> tuple[Any, str]:
+    """The fake provider in its own process, so the CPU figures below are the client's alone."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "detour.testing", "--no-record"], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, json.loads(proc.stdout.readline())["url"]
+
+
+async def _clients(url: str) -> dict[str, tuple[Any, Any, Any]]:
+    """name -> (post, stream, aclose): one non-streaming POST, one streaming POST read to the end."""
     import httpx
     import orjson
 
-    from detour.testing import B, FakeProvider
+    from detour._http import HttpClient
 
-    body = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+    host, port = url.removeprefix("http://").split(":")
+    target = url + "/v1/chat/completions"
+    msgs = [{"role": "user", "content": "hi"}]
+    body = orjson.dumps({"model": "m", "messages": msgs})
+    sbody = orjson.dumps({"model": "m", "messages": msgs, "stream": True})
     headers = {"content-type": "application/json", "authorization": "Bearer x"}
-    out: dict[str, float] = {}
-    async with FakeProvider(record=False, default=B.text("hello", chunks=1)) as fake:
-        client = httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=10), trust_env=False)
-        raw = RawHTTP("127.0.0.1", fake.port)
-        for name, send in (
-            ("httpx", lambda: client.post(fake.openai_base + "/chat/completions", content=body, headers=headers)),
-            ("raw_asyncio", lambda: raw.post("/v1/chat/completions", body, headers)),
-        ):
-            for _ in range(50):
-                await send()
-            t0 = time.perf_counter()
-            for _ in range(n):
-                await send()
-            elapsed = time.perf_counter() - t0
-            out[f"{name}_req_per_s"] = n / elapsed
-            out[f"{name}_us_per_req"] = elapsed / n * 1e6
-        await client.aclose()
-        await raw.aclose()
-    return out
+    hx = httpx.AsyncClient(limits=httpx.Limits(max_connections=100, max_keepalive_connections=100), trust_env=False)
+    lean = HttpClient(trust_env=False)
+    raw = RawHTTP(host, int(port))
+
+    async def hx_stream() -> None:
+        async with hx.stream("POST", target, content=sbody, headers=headers) as r:
+            async for _ in r.aiter_raw():
+                pass
+
+    async def lean_stream() -> None:
+        async with lean.stream("POST", target, body=sbody, headers=headers) as r:
+            async for _ in r.aiter_bytes(30):
+                pass
+
+    return {
+        "httpx": (lambda: hx.post(target, content=body, headers=headers), hx_stream, hx.aclose),
+        "detour._http": (lambda: lean.request("POST", target, body=body, headers=headers), lean_stream, lean.aclose),
+        "raw_asyncio": (lambda: raw.post("/v1/chat/completions", body, headers), lambda: raw.post("/v1/chat/completions", sbody, headers), raw.aclose),
+    }
+
+
+async def _measure(send: Any, n: int, concurrency: int) -> tuple[float, float]:
+    """(req/s, client CPU µs per request) for n requests, ``concurrency`` at a time."""
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await send()
+
+    for _ in range(20):
+        await send()
+    t0, c0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    done = n // concurrency * concurrency
+    return done / wall, cpu / done * 1e6
+
+
+async def bench_transport(n: int, rounds: int = 5) -> dict[str, dict[str, tuple[float, float]]]:
+    """Median (req/s, CPU µs/request) per client and mode, over ``rounds`` interleaved rounds."""
+    proc, url = _start_fake()
+    try:
+        clients = await _clients(url)
+        modes = {"post": (0, 1), "stream": (1, 1), "post x32": (0, 32)}
+        samples: dict[str, dict[str, list[tuple[float, float]]]] = {c: {m: [] for m in modes} for c in clients}
+        for _ in range(rounds):
+            for name, fns in clients.items():
+                for mode, (which, conc) in modes.items():
+                    if name == "raw_asyncio" and conc > 1:
+                        continue  # one connection, no pool: sequential only
+                    samples[name][mode].append(await _measure(fns[which], n, conc))
+        for fns in clients.values():
+            await fns[2]()
+    finally:
+        proc.terminate()
+        proc.wait()
+    return {c: {m: (statistics.median(s[0] for s in v), statistics.median(s[1] for s in v)) for m, v in ms.items() if v}
+            for c, ms in samples.items()}
+
+
+def print_transport(result: dict[str, dict[str, tuple[float, float]]]) -> None:
+    modes = list(next(iter(result.values())))
+    print(f"{'client':14s}" + "".join(f"{m + ' req/s':>16s}{m + ' CPU µs':>16s}" for m in modes))
+    for name, by_mode in result.items():
+        cells = "".join(f"{by_mode[m][0]:16.0f}{by_mode[m][1]:16.1f}" if m in by_mode else f"{'-':>16s}{'-':>16s}"
+                        for m in modes)
+        print(f"{name:14s}{cells}")
 
 
 def main() -> None:
@@ -162,10 +227,15 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=20_000)
     parser.add_argument("--transport", action="store_true")
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--uvloop", action="store_true", help="run the clients on uvloop (as the gateway does)")
     args = parser.parse_args()
     if args.transport:
-        for k, v in asyncio.run(bench_transport(args.requests)).items():
-            print(f"{k:24s} {v:10.1f}")
+        if args.uvloop:
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        print_transport(asyncio.run(bench_transport(args.requests, args.rounds)))
         return
     result = asyncio.run(bench_routing(args.iterations))
     for k, v in result.items():

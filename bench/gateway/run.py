@@ -210,7 +210,7 @@ class System:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-NOISE = {"limit": 0.25, "quiet": 0.15, "wait": 60.0, "retries": 2}
+NOISE = {"limit": 0.25, "quiet": 0.15, "wait": 20.0, "retries": 2}
 
 
 def phase(pids: list[int], fn: Callable[[], dict[str, Any]], say: Callable[[str], None], label: str) -> dict[str, Any]:
@@ -512,6 +512,17 @@ def versions(litellm_exe: Path | None) -> dict[str, str]:
     return out
 
 
+def fingerprint() -> str:
+    """A hash of detour's sources: other people may change them while the bench runs."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted((ROOT / "src" / "detour").rglob("*.py")):
+        h.update(str(f.relative_to(ROOT)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def machine() -> str:
     cpu = "?"
     try:
@@ -556,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {int(LOAD_CPU)})  # this driver and the stream client share CPU 0 with wrk
     cmd = "python bench/gateway/run.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
     started = time.time()
+    src_before, load_before = fingerprint(), Path("/proc/loadavg").read_text().split()[:3]
 
     def say(msg: str) -> None:
         print(f"[{time.time() - started:6.1f}s] {msg}", flush=True)
@@ -649,9 +661,14 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     vers = versions(litellm_exe)
+    src_after, load_after = fingerprint(), Path("/proc/loadavg").read_text().split()[:3]
+    src_note = (f"sha256 {src_before} (unchanged during the run)" if src_before == src_after else
+                f"CHANGED during the run: {src_before} at the start, {src_after} at the end; figures mix versions")
     meta = {"command": cmd, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "setup": {
-                "machine": machine(),
+                "machine": machine() + f"; load average {' '.join(load_before)} at the start, "
+                           f"{' '.join(load_after)} at the end",
+                "detour sources (src/detour/**/*.py)": src_note,
                 "versions": ", ".join(f"{k} {v}" for k, v in vers.items()),
                 "pinning": f"each proxy on CPU {PROXY_CPU} (taskset); wrk, the fake upstream, the stream client and "
                            f"this driver on CPU {LOAD_CPU}",

@@ -42,7 +42,7 @@ DOOR = {"openai": "anthropic", "anthropic": "openai", "gemini": "openai"}
 PROTOCOLS = ["openai", "anthropic", "gemini"]
 
 # short deadlines: silent/stalled upstreams must be given up quickly (bounded by these, not by the test)
-FAST_TIMEOUTS = {"connect": "2s", "firstToken": "1s", "firstTokenReasoning": "1s", "idle": "1s", "total": "3s"}
+FAST_TIMEOUTS = {"connect": "2s", "firstToken": "1s", "firstTokenReasoning": "1s", "idle": "1s", "total": "2s"}
 
 
 def free_port() -> int:

@@ -47,8 +47,8 @@ def test_429_auto_switch_one_attempt_then_cooldown(make_gateway, fake, chain, re
 
 def test_429_retry_mode_spaced_by_reset_then_only_the_probe(make_gateway, fake, chain):
     hint = 0.4
-    fake.script(chain.primary, B.rate_limit(retry_after=hint), B.rate_limit(retry_after=hint),
-                B.rate_limit(retry_after=hint), B.rate_limit(retry_after=30))
+    # four short hints (three for the first request, one for the probe), then a long one
+    fake.script(chain.primary, *[B.rate_limit(retry_after=hint)] * 4, B.rate_limit(retry_after=30))
     fake.script(chain.fallback, B.text("fallback"))
     gw = make_gateway(model={"onRateLimit": "retry", "retryAttempts": 2, "maxRetryWait": "5s"})
     served_by(ask(gw.url, chain.door), chain.fallback_id)
@@ -60,11 +60,11 @@ def test_429_retry_mode_spaced_by_reset_then_only_the_probe(make_gateway, fake, 
     served_by(ask(gw.url, chain.door), chain.fallback_id)
     assert fake.count(chain.primary) in (3, 4)  # 4 only if the 0.4 s cooldown already ended (the probe)
     wait_until(lambda: gw.get("/status").json()["models"][chain.primary_id]["state"] == "probing", 10, "half-open")
-    served_by(ask(gw.url, chain.door), chain.fallback_id)  # the probe: one request, 429 (30 s) again
-    assert fake.count(chain.primary) == 4
+    served_by(ask(gw.url, chain.door), chain.fallback_id)
+    assert fake.count(chain.primary) == 4, "the half-open probe is one request, not a new retry burst"
     for _ in range(3):
         served_by(ask(gw.url, chain.door), chain.fallback_id)
-    assert fake.count(chain.primary) == 4
+    assert fake.count(chain.primary) in (4, 5)  # at most one more probe, which meets the 30 s reset
 
 
 def test_429_retry_mode_without_hint_uses_backoff(make_gateway, fake, chain):
@@ -149,7 +149,7 @@ def test_silent_upstream_is_bounded_by_the_timeouts_and_then_skipped(make_gatewa
     fake.script(chain.primary, B.silent())
     fake.script(chain.fallback, B.text("fallback"))
     gw = make_gateway(timeouts=FAST_TIMEOUTS)
-    # the client would wait 20 s; the gateway's own deadlines (1 s first token, 3 s total) answer first
+    # the client would wait 20 s; the gateway's own deadlines (1 s first token, 2 s total) answer first
     answer = ask(gw.url, chain.door, stream=stream, timeout=20)
     served_by(answer, chain.fallback_id)
     assert answer.headers["x-detour-fallback-reason"] == "timeout"

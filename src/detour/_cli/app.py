@@ -6,6 +6,7 @@ import typer
 
 def build_app() -> typer.Typer:
     from detour._cli import catalog_cmd, check, demo, mcp_cmd, models, opencode_cmd, serve, status
+    from detour._cli import usage
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
     app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",
@@ -28,4 +29,5 @@ def build_app() -> typer.Typer:
     mcp_cmd.register(app)
     demo.register(app)
     opencode_cmd.register(app)
+    usage.register(app)
     return app

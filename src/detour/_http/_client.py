@@ -145,7 +145,7 @@ class HttpClient:
         if self._proxy_client is None:
             self._proxy_client = _proxy.HttpxFallback(connect_timeout=self.connect_timeout,
                                                       max_connections=self.max_connections,
-                                                      verify=self._ssl or True)
+                                                      verify=self._ssl or True, proxies=self._proxies)
         return await self._proxy_client.send(method, url, headers=headers, body=body, timeout=timeout)
 
     # ------------------------------------------------------------ pools

@@ -121,7 +121,7 @@ class HttpxResponse(Response):
     def __init__(self, resp: Any) -> None:
         super().__init__(resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, None, None)
         self._resp = resp
-        self._chunks: AsyncIterator[bytes] | None = resp.aiter_raw()
+        self._chunks: AsyncIterator[bytes] | None = _raw(resp)
 
     @property
     def closed(self) -> bool:
@@ -157,19 +157,37 @@ class HttpxResponse(Response):
             await self._resp.aclose()
 
 
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    if data:
+        yield data
+
+
+def _raw(resp: Any) -> AsyncIterator[bytes]:
+    """The body iterator; a response built in memory (e.g. by httpx.MockTransport) has its content already."""
+    import httpx
+
+    try:
+        return _once(resp.content)
+    except httpx.ResponseNotRead:
+        return resp.aiter_raw()
+
+
 class HttpxFallback:
     """``send`` / ``request`` through an ``httpx.AsyncClient``: the proxied path, or an injected client."""
 
     def __init__(self, client: Any = None, *, connect_timeout: float | None = 5.0, max_connections: int = 100,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True, proxies: Proxies | None = None) -> None:
+        """Wrap ``client``, or make one that sends through ``proxies`` (the caller already applied no_proxy)."""
         import httpx
 
         self._own = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(None, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max_connections, keepalive_expiry=60.0),
-            trust_env=True, verify=verify,
-        )
+        if client is None:
+            limits = httpx.Limits(max_connections=max_connections, keepalive_expiry=60.0)
+            mounts = {f"{scheme}://": httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits)
+                      for scheme, url in (proxies.by_scheme if proxies is not None else {}).items()}
+            client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=connect_timeout), limits=limits,
+                                       verify=verify, mounts=mounts, trust_env=False)
+        self.client = client
         self.connect_timeout = connect_timeout
 
     async def send(self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: bytes = b"",

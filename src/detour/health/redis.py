@@ -21,7 +21,6 @@ from detour.health.store import Cooldown, Speed, SpendRow
 COOLDOWN_GRACE_MS = 86_400_000  # an ended cooldown keeps its strikes a day, then expires
 KEEP_S = 30 * 86400  # speeds, facts and events
 SPEND_DAY_S = 400 * 86400
-SPEND_MONTH_S = 800 * 86400
 MAX_EVENTS = 500
 FIELDS = ("usd", "requests", "input_tokens", "output_tokens")
 
@@ -77,19 +76,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return redis.call('INCR', KEYS[2])
 """
 
-# KEYS: day hash, month hash, version. ARGV: day ttl, month ttl, then field, usd, requests, in, out per row.
+# KEYS: day hash, version. ARGV: ttl, then field, usd, requests, in, out per row.
 ADD_SPEND = """
-for i = 3, #ARGV, 5 do
-  for _, key in ipairs({KEYS[1], KEYS[2]}) do
-    redis.call('HINCRBYFLOAT', key, 'usd\\t' .. ARGV[i], ARGV[i + 1])
-    redis.call('HINCRBY', key, 'requests\\t' .. ARGV[i], ARGV[i + 2])
-    redis.call('HINCRBY', key, 'input_tokens\\t' .. ARGV[i], ARGV[i + 3])
-    redis.call('HINCRBY', key, 'output_tokens\\t' .. ARGV[i], ARGV[i + 4])
-  end
+local key = KEYS[1]
+for i = 2, #ARGV, 5 do
+  redis.call('HINCRBYFLOAT', key, 'usd\\t' .. ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', key, 'requests\\t' .. ARGV[i], ARGV[i + 2])
+  redis.call('HINCRBY', key, 'input_tokens\\t' .. ARGV[i], ARGV[i + 3])
+  redis.call('HINCRBY', key, 'output_tokens\\t' .. ARGV[i], ARGV[i + 4])
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', key, ARGV[1])
+return redis.call('INCR', KEYS[2])
 """
 
 ADD_EVENT = """
@@ -178,13 +175,12 @@ class RedisStore:
         return [json.loads(item) for item in reversed(raw)]
 
     async def add_spend(self, rows: list[SpendRow]) -> None:
-        if not rows:
-            return
-        day = rows[0].day
-        args: list[Any] = [SPEND_DAY_S, SPEND_MONTH_S]
+        by_day: dict[str, list[Any]] = {}
         for r in rows:
-            args += [f"{r.dim}\t{r.name}", repr(r.usd), r.requests, r.input_tokens, r.output_tokens]
-        await self._bump("add_spend", [self.p + "spend:d:" + day, self.p + "spend:m:" + day[:7], self.p + "v"], args)
+            by_day.setdefault(r.day, [SPEND_DAY_S]).extend(
+                [f"{r.dim}\t{r.name}", repr(r.usd), r.requests, r.input_tokens, r.output_tokens])
+        for day, args in by_day.items():
+            await self._bump("add_spend", [self.p + "spend:d:" + day, self.p + "v"], args)
 
     async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
         """Day hashes from ``since`` to ``until`` (at most ~400 days back: older ones have expired)."""

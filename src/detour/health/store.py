@@ -31,6 +31,12 @@ class Cooldown:
         return cls(**data)
 
 
+def merge_cooldowns(old: Cooldown, new: Cooldown) -> Cooldown:
+    """Two writers cooled one scope: the later end wins (with its kind and reason); strikes never drop."""
+    later = new if new.until >= old.until else old
+    return Cooldown(new.scope, later.kind, later.until, max(old.strikes, new.strikes), new.since, later.reason)
+
+
 @dataclass(slots=True)
 class Speed:
     """EWMA of time-to-first-token (s) and output tokens per second for one model."""
@@ -103,7 +109,8 @@ class MemoryStore:
         return list(self._cooldowns.values())
 
     async def put_cooldown(self, cooldown: Cooldown) -> None:
-        self._cooldowns[cooldown.scope] = cooldown
+        old = self._cooldowns.get(cooldown.scope)
+        self._cooldowns[cooldown.scope] = cooldown if old is None else merge_cooldowns(old, cooldown)
 
     async def clear_cooldown(self, scope: str) -> None:
         self._cooldowns.pop(scope, None)

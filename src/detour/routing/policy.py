@@ -103,6 +103,11 @@ def _rate_limited(failure: Failure, retries: int, s: Settings, scope: str, rand:
     return Decision("switch", cool=scope)
 
 
+def after_probe(failure: Failure, decision: Decision) -> Decision:
+    """A half-open probe is one request: when it fails, the next cooldown step starts, never a retry burst."""
+    return Decision("switch", cool=_scope(failure)) if decision.action == "retry" else decision
+
+
 def _scope(failure: Failure) -> str:
     default = SCOPES.get(failure.kind, "model")
     # the classifier knows better when it says key or provider (e.g. an org-wide limit)

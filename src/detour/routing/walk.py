@@ -33,7 +33,7 @@ from detour.routing.plan import (
     after_context_failure,
     prefer_uncensored,
 )
-from detour.routing.policy import Settings, capability_for_param, decide
+from detour.routing.policy import Settings, after_probe, capability_for_param, decide
 from detour.routing.result import AllFailed, Attempt, aggregate_status
 from detour.transport import UpstreamError, rate_state
 
@@ -165,6 +165,8 @@ class Walk:
                 failure = err.failure
                 self._record(target, key, failure.kind, started, failure)
                 decision = decide(failure, retries, self.settings, rand=self.shared.rand)
+                if leases:  # this attempt holds a half-open probe lease
+                    decision = after_probe(failure, decision)
                 if decision.cool:
                     await self._cool(target, key, decision.cool, failure)
                 if decision.action == "retry":

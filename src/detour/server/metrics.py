@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -38,8 +39,38 @@ class Metrics:
         if cost:
             self.cost.labels(model).inc(cost)
 
+    def watch_spend(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        """Shared-state spend (all processes): today's and this month's USD by provider, read at scrape time."""
+        collector = getattr(self, "_spend", None)
+        if collector is None:
+            collector = self._spend = _SpendCollector(snapshot)
+            self.registry.register(collector)
+        collector.snapshot = snapshot
+
     def switch(self, chain: str, from_model: str, to_model: str) -> None:
         self.switches.labels(chain, from_model, to_model).inc()
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _SpendCollector:
+    """``detour_spend_period_usd{period, provider}`` and ``detour_budget_usd{period, scope}`` gauges."""
+
+    def __init__(self, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        snap = self.snapshot()
+        spent = GaugeMetricFamily("detour_spend_period_usd", "Spend this UTC day/month by provider (all processes "
+                                  "sharing the state store); provider=\"total\" is everything", labels=["period", "provider"])
+        for period, table in (("daily", snap["today_usd"]), ("monthly", snap["month_usd"])):
+            for provider, usd in table.items():
+                spent.add_metric([period, provider], usd)
+        limits = GaugeMetricFamily("detour_budget_usd", "Configured budget limits", labels=["period", "scope"])
+        for row in snap["budgets"]:
+            limits.add_metric([row["period"], row["scope"]], row["limit_usd"])
+        yield spent
+        yield limits

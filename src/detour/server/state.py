@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
@@ -13,6 +14,7 @@ from detour.server.metrics import Metrics
 
 log = logging.getLogger("detour.server")
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
+REFRESH_S = 0.5
 
 
 @dataclass
@@ -61,13 +63,28 @@ class GatewayState:
     outcomes: dict[str, Outcomes] = field(default_factory=dict)
 
     reloader: Any = None
+    _refresher: Any = None
 
     async def start(self) -> None:
         await self.router.ledger.ensure_loaded()
+        self.metrics.watch_spend(lambda: self.router.ledger.spend.snapshot())
+        self._refresher = asyncio.ensure_future(self._refresh())
         if self.reloader is not None:
             self.reloader.start()
 
+    async def _refresh(self) -> None:
+        """Idle gateways too pick up other processes' changes (and a recovered store) within a second."""
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            try:
+                await self.router.ledger.ensure_loaded()
+            except Exception:  # noqa: BLE001 - the next round retries; requests never depend on this loop
+                log.exception("state refresh failed")
+
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
         if self.reloader is not None:
             await self.reloader.stop()
         await self.router.aclose()
@@ -195,7 +212,13 @@ class GatewayState:
                             "reason": view.reason, "since": view.since, "until": self._until(view)}
         models = {info.id: self.health_of(info.id) for info in self._listed_models()}
         return {"chains": chains, "models": models, "switches": list(self.switches), "notes": self.notes,
+                "spend": self.router.ledger.spend.snapshot(), "storage": self.storage(),
                 "uptime_s": round(time.time() - self.started_at, 1)}
+
+    def storage(self) -> dict[str, Any]:
+        """Which state store, and whether it answers ("redis unreachable, serving from local state")."""
+        status = getattr(self.router.ledger.store, "status", None)
+        return status() if status is not None else {"backend": type(self.router.ledger.store).__name__, "ok": True, "note": ""}
 
     def _until(self, view: ChainView) -> float | None:
         if view.primary is None or view.current in (None, view.primary):
