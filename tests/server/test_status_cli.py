@@ -136,3 +136,30 @@ def test_reset_sends_the_gateway_key_and_never_prints_it(make_gateway, fake):
 def test_reset_rejects_a_bare_model_name():
     res = detour("reset", "claude-x")
     assert res.returncode == 1 and "provider/model" in res.stderr
+
+
+def test_models_shows_live_health_from_the_gateway(make_gateway, fake, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import openai
+
+    from detour.testing import B
+
+    fake.script("claude-x", B.rate_limit(retry_after=600))
+    gw = make_gateway()
+    openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0).chat.completions.create(
+        model="detour", messages=[{"role": "user", "content": "hi"}])
+    config = tmp_path / "detour-0.json"
+    env = {**os.environ, "DETOUR_URL": gw.url}
+    out = subprocess.run([sys.executable, "-m", "detour", "models", "--config", str(config), "--json"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    records = {r["id"]: r for r in json.loads(out.stdout)}
+    assert records["ant/claude-x"]["health"]["state"] == "cooling"
+    assert records["oai/gpt-x"]["health"]["state"] == "ok"
+    table = subprocess.run([sys.executable, "-m", "detour", "models", "--config", str(config)],
+                           capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "cooling→" in next(line for line in table.splitlines() if line.startswith("ant/claude-x"))

@@ -95,9 +95,10 @@ def test_a_corrupt_file_behind_a_gateway_and_usage(make_gateway: Any, fake: Fake
     assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=20).status_code == 200
     storage = gw.get("/status").json()["storage"]
     assert storage["backend"] == "sqlite" and "unreadable" in storage["note"]
+    other = tmp_path / "other.db"
+    other.write_bytes(b"garbage again" * 100)
     config = tmp_path / "usage.json"
-    config.write_text(json.dumps({"state": f"sqlite://{path}"}))
-    path.write_bytes(b"garbage again" * 100)  # corrupt it once more for the CLI
+    config.write_text(json.dumps({"state": f"sqlite://{other}"}))
     out = subprocess.run([str(DETOUR), "usage", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "Traceback" not in out.stderr
     assert "warning: state file" in out.stderr and "$0.0000 over 0 request(s)" in out.stdout

@@ -103,10 +103,34 @@ def price(value: float | None) -> str:
     return "?" if value is None else f"{value:.2f}"
 
 
-def model_row(info: ModelInfo) -> list[str]:
+def model_row(info: ModelInfo, health: dict[str, Any] | None = None) -> list[str]:
+    speed = (health or {}).get("speed_tps") or info.speed_tps
     return [info.id, mark(info.tools), mark(info.image), mark(info.reasoning), mark(info.thinking),
             mark(info.uncensored), tokens(info.context), price(info.cost_input), price(info.cost_output),
-            info.tier or "?", "?" if info.speed_tps is None else f"{info.speed_tps:g}", "—"]
+            info.tier or "?", "?" if speed is None else f"{speed:g}", health_text(health)]
+
+
+def health_text(health: dict[str, Any] | None) -> str:
+    """`ok`, `cooling→14:05`, `probing`, `disabled`; `—` when no gateway reports on the model."""
+    if not health:
+        return "—"
+    state = str(health.get("state") or "ok")
+    if state == "cooling" and health.get("until"):
+        import time
+
+        return f"cooling→{time.strftime('%H:%M', time.localtime(health['until']))}"
+    return state
+
+
+def live_health() -> dict[str, dict[str, Any]]:
+    """Per-model health from a running gateway ($DETOUR_URL or 127.0.0.1:4141); empty when none answers."""
+    from detour._cli import statusline
+
+    try:
+        statusline.TIMEOUT = 0.5
+        return statusline.call("GET", statusline.gateway_url(None), "/status").get("models") or {}
+    except (statusline.Offline, statusline.Refused, statusline.BadURL):
+        return {}
 
 
 MODEL_COLUMNS = ("id", "tools", "image", "reasoning", "thinking", "uncensored", "context", "$/M in", "$/M out",

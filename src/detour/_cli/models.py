@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from detour._cli.common import CATALOG_HELP, CONFIG_HELP, MODEL_COLUMNS, fail, load, model_row, parse_size_option
+from detour._cli.common import CATALOG_HELP, CONFIG_HELP, MODEL_COLUMNS, fail, live_health, load, model_row
+from detour._cli.common import parse_size_option
 from detour._cli.common import print_json, table
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,12 +72,13 @@ def register(app: typer.Typer) -> None:
             infos = [s.info for s in smart_model_select(req, candidates=ids, catalog=cat)]
         else:
             infos = [cat.info(i) for i in ids]
+        health = live_health()
         if json_out:
-            print_json([info.record() for info in infos])
+            print_json([info.record(health.get(info.id)) for info in infos])
             return
         if not infos:
             fail("no models to list", "use --all for the whole catalog, or relax --needs/--min-context")
-        table(MODEL_COLUMNS, [model_row(info) for info in infos])
+        table(MODEL_COLUMNS, [model_row(info, health.get(info.id)) for info in infos])
 
     @app.command("select")
     def select_cmd(
