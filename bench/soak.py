@@ -20,10 +20,10 @@ import json
 import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -208,18 +208,75 @@ def parse_answer(path: str, stream: bool, status: int, raw: bytes) -> tuple[bool
     return done, "".join(text), "" if done else "stream ended without its terminator"
 
 
-async def one(client: httpx.AsyncClient, n: int) -> Outcome:
+class RawClient:
+    """A minimal keep-alive HTTP/1.1 client on raw asyncio + httptools: a pool of ``size`` connections.
+
+    httpx costs ~1 ms of CPU per request, which on a 2-core machine would make the load generator, not the
+    gateway, the bottleneck (and distort the /healthz figures)."""
+
+    def __init__(self, host: str, port: int, size: int) -> None:
+        self.host, self.port = host, port
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.slots = asyncio.Semaphore(size)
+
+    async def request(self, method: str, path: str, body: bytes = b"", timeout: float = 60.0) -> tuple[int, bytes]:
+        async with self.slots:
+            conn = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+            try:
+                status, data, keep = await asyncio.wait_for(self._exchange(conn, method, path, body), timeout)
+            except BaseException:
+                conn[1].close()
+                raise
+            if keep:
+                self.idle.append(conn)
+            else:
+                conn[1].close()
+            return status, data
+
+    async def _exchange(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], method: str, path: str,
+                        body: bytes) -> tuple[int, bytes, bool]:
+        import httptools
+
+        reader, writer = conn
+        head = (f"{method} {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n\r\n").encode()
+        writer.write(head + body)
+        chunks: list[bytes] = []
+        done = asyncio.Event()
+
+        class Sink:
+            def on_body(self, data: bytes) -> None:
+                chunks.append(data)
+
+            def on_message_complete(self) -> None:
+                done.set()
+
+        parser = httptools.HttpResponseParser(Sink())
+        while not done.is_set():
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("the gateway closed the connection mid-response")
+            parser.feed_data(data)
+        return parser.get_status_code(), b"".join(chunks), parser.should_keep_alive()
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+async def one(client: RawClient, n: int) -> Outcome:
     path, body, stream = request_for(n)
     started = time.perf_counter()
     try:
-        resp = await client.post(path, content=orjson.dumps(body), headers={"content-type": "application/json"})
-        ok, text, detail = parse_answer(path, stream, resp.status_code, resp.content)
-        return Outcome(n, ok, resp.status_code, text, time.perf_counter() - started, detail)
-    except (httpx.HTTPError, ValueError) as exc:
+        status, raw = await client.request("POST", path, orjson.dumps(body))
+        ok, text, detail = parse_answer(path, stream, status, raw)
+        return Outcome(n, ok, status, text, time.perf_counter() - started, detail)
+    except (OSError, ValueError, TimeoutError, KeyError) as exc:
         return Outcome(n, False, 0, "", time.perf_counter() - started, f"{type(exc).__name__}: {exc}")
 
 
-async def load(client: httpx.AsyncClient, ids: range, concurrency: int) -> list[Outcome]:
+async def load(client: RawClient, ids: range, concurrency: int) -> list[Outcome]:
     queue = iter(ids)
     out: list[Outcome] = []
 
@@ -231,25 +288,35 @@ async def load(client: httpx.AsyncClient, ids: range, concurrency: int) -> list[
     return out
 
 
-async def poll_healthz(url: str, stop: asyncio.Event, every: float = 0.05) -> tuple[list[float], list[str]]:
-    """Latencies (s) of /healthz polls made during the soak, and the failures seen."""
-    latencies: list[float] = []
-    failures: list[str] = []
-    async with httpx.AsyncClient(base_url=url, timeout=5.0) as client:
-        while not stop.is_set():
+class HealthzPoller(threading.Thread):
+    """Polls /healthz from its own thread (own connection, own timing) while the soak runs."""
+
+    def __init__(self, port: int, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.port, self.every = port, every
+        self.latencies: list[float] = []
+        self.failures: list[str] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        while not self.halt.is_set():
             started = time.perf_counter()
             try:
-                resp = await client.get("/healthz")
-                if resp.status_code != 200:
-                    failures.append(f"status {resp.status_code}")
-                latencies.append(time.perf_counter() - started)
-            except httpx.HTTPError as exc:
-                failures.append(f"{type(exc).__name__}: {exc}")
-            try:
-                await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                pass
-    return latencies, failures
+                conn.request("GET", "/healthz")
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    self.failures.append(f"status {resp.status}")
+                self.latencies.append(time.perf_counter() - started)
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            self.halt.wait(self.every)
+        conn.close()
 
 
 # ---------------------------------------------------------------- the run
@@ -299,27 +366,39 @@ def attempts_from_metrics(text: str) -> dict[str, dict[str, float]]:
     return out
 
 
-async def soak(procs: Procs, requests: int, concurrency: int, warmup: int, report: Report) -> None:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=procs.url, limits=limits, timeout=60.0) as client:
-        # warm-up: fill the pools and caches at full concurrency, with ids that are not counted
-        await load(client, range(10_000_000, 10_000_000 + warmup), concurrency)
-        report.fds_warm, report.rss_warm_kb = procs.fds(), procs.rss_kb()
-        stop = asyncio.Event()
-        poller = asyncio.create_task(poll_healthz(procs.url, stop))
-        started = time.perf_counter()
-        outcomes = await load(client, range(requests), concurrency)
-        report.seconds = time.perf_counter() - started
-        stop.set()
-        health, report.healthz_failures = await poller
-        report.fds_end, report.rss_end_kb = procs.fds(), procs.rss_kb()
-        report.attempts = attempts_from_metrics((await client.get("/metrics")).text)
-    # the load generator's connections are closed now; the gateway must give their fds back
-    deadline = time.monotonic() + 10
-    report.fds_settled = procs.fds()
-    while report.fds_settled > report.fds_warm - concurrency and time.monotonic() < deadline:
+async def settle_fds(procs: Procs, floor: int, seconds: float = 5.0) -> int:
+    """The gateway's fd count once it stops falling (connections closing after a client left)."""
+    deadline = time.monotonic() + seconds
+    count = procs.fds()
+    while count > floor and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-        report.fds_settled = procs.fds()
+        count = procs.fds()
+    return count
+
+
+async def soak(procs: Procs, requests: int, concurrency: int, warmup: int, report: Report) -> None:
+    idle_fds = procs.fds()
+    # warm-up: fill the pools and caches at full concurrency, with ids that are not counted
+    client = RawClient("127.0.0.1", procs.port, concurrency)
+    await load(client, range(10_000_000, 10_000_000 + warmup), concurrency)
+    client.close()
+    report.fds_warm, report.rss_warm_kb = await settle_fds(procs, idle_fds), procs.rss_kb()
+    poller = HealthzPoller(procs.port)
+    poller.start()
+    client = RawClient("127.0.0.1", procs.port, concurrency)
+    started = time.perf_counter()
+    outcomes = await load(client, range(requests), concurrency)
+    report.seconds = time.perf_counter() - started
+    poller.halt.set()
+    await asyncio.to_thread(poller.join)
+    report.fds_end = procs.fds()
+    _status, metrics = await client.request("GET", "/metrics")
+    report.attempts = attempts_from_metrics(metrics.decode())
+    client.close()
+    # the load generator's connections are closed now; the gateway must give their fds back
+    report.fds_settled = await settle_fds(procs, report.fds_warm)
+    report.rss_end_kb = procs.rss_kb()
+    health, report.healthz_failures = poller.latencies, poller.failures
     report.rps = round(requests / report.seconds, 1)
     report.latency_ms = {"p50": _pct([o.seconds for o in outcomes], 0.5), "p99": _pct([o.seconds for o in outcomes], 0.99),
                          "max": _pct([o.seconds for o in outcomes], 1.0)}
@@ -347,7 +426,7 @@ def run(requests: int = 20_000, concurrency: int = 64, fault_rate: float = 0.35,
         procs = Procs(Path(workdir or tmp), fault_rate, seed)
         try:
             procs.wait_ready()
-            asyncio.run(soak(procs, requests, concurrency, warmup or max(300, requests // 10), report))
+            asyncio.run(soak(procs, requests, concurrency, warmup or max(500, requests // 4), report))
         finally:
             procs.stop()
     return report
@@ -363,7 +442,8 @@ def summary(r: Report) -> str:
         f"p99 {r.latency_ms.get('p99')} ms, max {r.latency_ms.get('max')} ms",
         f"  /healthz during the soak: {r.healthz_polls} polls, {len(r.healthz_failures)} failed; p50 "
         f"{r.healthz_ms.get('p50')} ms, p99 {r.healthz_ms.get('p99')} ms, max {r.healthz_ms.get('max')} ms",
-        f"  gateway fds: {r.fds_warm} after warm-up, {r.fds_end} at the end, {r.fds_settled} after the client left",
+        f"  gateway fds: {r.fds_warm} after warm-up (idle), {r.fds_end} at the end ({r.concurrency} client connections open), "
+        f"{r.fds_settled} once the client left",
         f"  gateway RSS: {r.rss_warm_kb / 1024:.1f} MiB after warm-up, {r.rss_end_kb / 1024:.1f} MiB at the end "
         f"({r.rss_growth:+.1%})",
         "  upstream attempts by outcome:",

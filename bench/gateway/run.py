@@ -351,30 +351,66 @@ def profile(tmp: Path, fake: Proc, seconds: float, say: Callable[[str], None]) -
         proc.stop()
 
 
-def summarize_profile(raw: Path, top: int = 25) -> str:
-    """Self and inclusive time per function from py-spy's collapsed stacks."""
+_GROUPS = (  # (label, substrings of a frame's file): a sample goes to the group of its innermost Python frame
+    ("upstream HTTP client: httpx/httpcore/anyio/h11", ("httpx/", "httpcore/", "anyio/", "h11/", "sniffio/")),
+    ("ASGI server: uvicorn/httptools", ("uvicorn/", "httptools/")),
+    ("logging", ("logging/",)),
+    ("metrics: prometheus_client", ("prometheus_client/",)),
+    ("codecs: detour.protocol", ("detour/protocol/",)),
+    ("fallback engine: router/routing/health/transport", ("detour/router", "detour/routing/", "detour/health/",
+                                                          "detour/transport")),
+    ("gateway app: detour.server", ("detour/server/",)),
+    ("asyncio (Python side)", ("asyncio/",)),
+)
+
+
+def _frame(f: str) -> str:
+    """``Func (path/to/file.py:123)`` without the line number, and the path from the package on."""
+    name, _, where = f.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "python3.11/", "src/"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+            break
+    return f"{name} ({where})"
+
+
+def summarize_profile(raw: Path, top: int = 30) -> str:
+    """py-spy collapsed stacks: share of samples by component, self time and inclusive time by function."""
     selfc: dict[str, int] = {}
     incl: dict[str, int] = {}
+    groups: dict[str, int] = {}
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not n.isdigit():
             continue
         count = int(n)
-        total += count
-        frames = [f for f in stack.split(";") if f]
+        frames = [_frame(f) for f in stack.split(";") if f and "(" in f]
         if not frames:
             continue
+        total += count
         leaf = frames[-1]
         selfc[leaf] = selfc.get(leaf, 0) + count
         for f in set(frames):
             incl[f] = incl.get(f, 0) + count
-    lines = [f"samples: {total}", "", "self %  function"]
-    for f, c in sorted(selfc.items(), key=lambda kv: -kv[1])[:top]:
-        lines.append(f"{100 * c / total:5.1f}  {f}")
-    lines += ["", "incl %  function"]
-    for f, c in sorted(incl.items(), key=lambda kv: -kv[1])[:top * 2]:
-        lines.append(f"{100 * c / total:5.1f}  {f}")
+        label = "event loop in C (uvloop: epoll, socket reads/writes), other"
+        for f in reversed(frames if not leaf.startswith("Runner.run ") else ()):
+            hit = next((g for g, keys in _GROUPS if any(k in f for k in keys)), None)
+            if hit:
+                label = hit
+                break
+        groups[label] = groups.get(label, 0) + count
+    if not total:
+        return "no samples"
+    pct = lambda c: f"{100 * c / total:5.1f}"  # noqa: E731
+    lines = [f"samples: {total} (non-idle, main thread)", "", "share  component (by innermost Python frame)"]
+    lines += [f"{pct(c)}  {g}" for g, c in sorted(groups.items(), key=lambda kv: -kv[1])]
+    lines += ["", "self %  function"]
+    lines += [f"{pct(c)}  {f}" for f, c in sorted(selfc.items(), key=lambda kv: -kv[1])[:top]]
+    lines += ["", "incl %  detour function"]
+    lines += [f"{pct(c)}  {f}" for f, c in sorted(incl.items(), key=lambda kv: -kv[1])
+              if f.split("(", 1)[1].startswith("detour/") and c * 100 >= total][:top]
     return "\n".join(lines)
 
 

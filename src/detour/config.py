@@ -700,6 +700,54 @@ def _read_file(path: Path) -> Any:
 # ---------------------------------------------------------------- finding and loading
 
 
+_KEY_NAMES = ("apikey", "apikeys", "api_key", "api_keys")
+_SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password", re.IGNORECASE)
+_AUTH_SCHEME = re.compile(r"^\s*(bearer|basic|token)\b", re.IGNORECASE)
+
+
+def _literal_secrets(value: Any, loc: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Key paths holding a key written into the file itself (``{env:X}``, ``${X}``, ``{file:p}`` do not count)."""
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from _literal_secrets(item, (*loc, i))
+        return
+    for key, item in value.items():
+        name = str(key).lower()
+        if name in _KEY_NAMES:
+            values = item if isinstance(item, list) else [item]
+            if any(_is_literal(v) for v in values):
+                yield (*loc, key)
+        elif name == "headers" and isinstance(item, dict):
+            yield from ((*loc, key, h) for h, v in item.items() if _SECRET_HEADER.search(str(h)) and _is_literal(v))
+        else:
+            yield from _literal_secrets(item, (*loc, key))
+
+
+def _is_literal(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    rest = _AUTH_SCHEME.sub("", _INTERPOLATION.sub("", value))
+    return bool(rest.strip())
+
+
+def _exposed_keys(path: Path, doc: Any) -> list[ConfigIssue]:
+    """A file holding keys that other users can read: warn, naming the file and the fix."""
+    if os.name != "posix":
+        return []
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    readers = [who for who, bit in (("its group", 0o040), ("every user", 0o004)) if mode & bit]
+    found = next(_literal_secrets(doc), None)
+    if not readers or found is None:
+        return []
+    message = f"this file holds API keys (e.g. at {format_path(found)}) and is readable by {' and '.join(readers)}"
+    hint = f"chmod 600 {path}, or move the keys to the environment: \"apiKey\": \"{{env:MY_API_KEY}}\""
+    return [ConfigIssue("warning", format_path(found), message, hint, str(path))]
+
+
 def _is_opencode(path: Path) -> bool:
     return path.name.lower() in OPENCODE_NAMES
 
@@ -800,6 +848,7 @@ def load_config(
         loaded = _build(doc, str(candidate), env=env, base_dir=candidate.parent, opencode=opencode)
         loaded.path = candidate
         loaded.warnings += _shadowed(candidate) if required_by is None else []
+        loaded.warnings += _exposed_keys(candidate, opencode if opencode is not None else doc)
         return loaded
     return LoadedConfig(Config())
 

@@ -157,6 +157,7 @@ class Router:
             return await self.chat(request, **kwargs)
         finally:
             await self.transport.aclose()
+            await self.ledger.flush()
             self.transport = shared
 
     # ------------------------------------------------------------ health and events
@@ -187,6 +188,7 @@ class Router:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+        await self.ledger.flush()
         if self._own_store:
             await self.ledger.store.aclose()  # type: ignore[attr-defined]
 

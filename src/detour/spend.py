@@ -16,6 +16,7 @@ from typing import Any
 from detour.health.store import SpendRow
 
 DIMS = ("provider", "model", "key", "chain", "total")
+BUDGET_DIMS = ("provider", "total")
 PERIODS = ("daily", "monthly")
 WARN_AT = 0.8
 TOTAL = "total"

@@ -13,7 +13,6 @@ httpx remains the path for proxied hosts (HTTP(S)_PROXY / ALL_PROXY) and for an 
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import importlib
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from detour._http import HTTPError, HttpClient, HttpxFallback, Response as HttpResponse
+from detour._http import HttpClient, HTTPError, HttpxFallback
+from detour._http import Response as HttpResponse
 from detour.protocol import errors as _errors
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response

@@ -119,3 +119,15 @@ async def serve() -> AsyncIterator[Callable[..., Awaitable[Server]]]:
     yield start
     for server in servers:
         await server.close()
+
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Every test here runs on both loops: the gateway serves on uvloop when it is installed."""
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+    try:
+        import uvloop
+    except ImportError:
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories

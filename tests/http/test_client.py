@@ -338,7 +338,7 @@ def test_error_types_classify_like_httpx() -> None:
 
 async def test_invalid_url_is_rejected_before_connecting() -> None:
     async with HttpClient() as client:
-        for url in ("ftp://host/x", "http:///nohost"):
+        for url in ("ftp://host/x", "http:///nohost", "http://host:port/x"):
             with pytest.raises(InvalidURL):
                 await client.request("GET", url)
 

@@ -59,6 +59,8 @@ async def test_speed_strategy_orders_by_persisted_speeds(open_store: Any) -> Non
     await writer.ensure_loaded()
     await writer.record_speed("p1/slow", 0.5, 20.0)
     await writer.record_speed("p2/fast", 0.1, 200.0)
+    assert await writer.store.load_speeds() == []  # type: ignore[attr-defined]  # batched: written by the next flush
+    await writer.flush()
     config = parse_config({
         "model": {"primary": "p1/slow", "fallback": ["p2/fast"], "strategy": "speed"},
         "provider": {p: {"baseURL": "http://127.0.0.1:9/v1", "apiKey": "sk-test"} for p in ("p1", "p2")},

@@ -98,19 +98,24 @@ def _report(cfg: Any, rows: list[Any], month_rows: list[Any], first: str, today:
     return {"since": first, "until": today, "store": where, **summarize(rows), "budgets": book.snapshot()["budgets"]}
 
 
+def usd(value: float) -> str:
+    """Cents for real money, six decimals for the fractions a few test requests cost."""
+    return f"{value:.4f}" if value >= 0.01 or value == 0 else f"{value:.6f}"
+
+
 def _print(report: dict[str, Any]) -> None:
     total = report["total"]
     print(f"Spend {report['since']} .. {report['until']} (UTC) from {report['store']}: "
-          f"${total['usd']:.4f} over {total['requests']} request(s)")
+          f"${usd(total['usd'])} over {total['requests']} request(s)")
     columns = ("name", "requests", "input tokens", "output tokens", "USD")
     for dim, title in DIM_TITLES.items():
         items = sorted(report["by"][dim].items(), key=lambda kv: -kv[1]["usd"])
         if items:
             print()
             table(columns, [[name, str(v["requests"]), str(v["input_tokens"]), str(v["output_tokens"]),
-                             f"{v['usd']:.4f}"] for name, v in items], title=title)
+                             usd(v["usd"])] for name, v in items], title=title)
     if report["budgets"]:
         print()
         table(("period", "scope", "spent", "limit", "used"),
-              [[b["period"], b["scope"], f"{b['spent_usd']:.4f}", f"{b['limit_usd']:.2f}",
+              [[b["period"], b["scope"], usd(b["spent_usd"]), f"{b['limit_usd']:.2f}",
                 "-" if b["used"] is None else f"{100 * b['used']:.0f}%"] for b in report["budgets"]], title="Budgets")

@@ -8,7 +8,15 @@ them. Requests for a host behind HTTP(S)_PROXY / ALL_PROXY go through httpx (see
 """
 
 from detour._http._client import HttpClient, Origin
-from detour._http._errors import ConnectError, ConnectTimeout, HTTPError, InvalidURL, ReadError, ReadTimeout, RemoteProtocolError
+from detour._http._errors import (
+    ConnectError,
+    ConnectTimeout,
+    HTTPError,
+    InvalidURL,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+)
 from detour._http._proxy import HttpxFallback, HttpxResponse, Proxies, bypass
 from detour._http._response import Response
 

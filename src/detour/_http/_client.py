@@ -1,8 +1,7 @@
-"""``HttpClient`` and its ``Response``: HTTP/1.1 over pooled asyncio connections."""
+"""``HttpClient``: HTTP/1.1 over per-origin pools of asyncio connections, with the retry-once rule."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Mapping
 from types import TracebackType
@@ -32,12 +31,16 @@ class Origin:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if scheme not in _DEFAULT_PORTS or not parts.hostname or port == -1:
             raise InvalidURL(f"unsupported URL: {url!r}")
         self.scheme, self.host = scheme, parts.hostname
-        self.port = parts.port or _DEFAULT_PORTS[scheme]
+        self.port = port or _DEFAULT_PORTS[scheme]
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.host_header = host if parts.port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{self.port}"
+        self.host_header = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{self.port}"
         self.key = (scheme, self.host, self.port)
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 

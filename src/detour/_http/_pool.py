@@ -111,8 +111,12 @@ class Pool:
                 self.active.add(conn)
                 fut.set_result(conn)
                 return
-        conn.idle_since = conn.loop.time()
-        self.idle.append(conn)
+        now = conn.loop.time()
+        idle = self.idle
+        while idle and now - idle[0].idle_since >= self.expiry:  # reap the stalest while we are here
+            idle.pop(0).close()
+        conn.idle_since = now
+        idle.append(conn)
 
     def discard(self, conn: Connection) -> None:
         """Close ``conn`` (early stream close, error, cancellation) and free its slot."""

@@ -16,8 +16,14 @@ import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from detour._http._errors import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+)
 from detour._http._response import Response
-from detour._http._errors import ConnectError, ConnectTimeout, ReadError, ReadTimeout, RemoteProtocolError
 
 
 def _env(env: Mapping[str, str], name: str) -> str:
@@ -169,7 +175,8 @@ def _raw(resp: Any) -> AsyncIterator[bytes]:
     try:
         return _once(resp.content)
     except httpx.ResponseNotRead:
-        return resp.aiter_raw()
+        chunks: AsyncIterator[bytes] = resp.aiter_raw()
+        return chunks
 
 
 class HttpxFallback:

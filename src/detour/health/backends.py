@@ -176,8 +176,8 @@ class Resilient:
     async def add_spend(self, rows: list[SpendRow]) -> None:
         await self._call("add_spend", rows)
 
-    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
-        return await self._call("load_spend", since, until)
+    async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]:
+        return await self._call("load_spend", since, until, dims)
 
     def status(self) -> dict[str, Any]:
         info = dict(self.remote.status())

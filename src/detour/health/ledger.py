@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from detour import spend as _spend
 from detour.health.events import EventBus, HealthEvent
 from detour.health.ladder import cooldown_seconds
-from detour import spend as _spend
 from detour.health.store import Cooldown, MemoryStore, SharedStore, Speed, StateStore
 
 log = logging.getLogger("detour.health")
@@ -70,9 +70,13 @@ class Ledger:
         self._shared = isinstance(self.store, SharedStore)
         self._version: Any = None
         self._next_check = 0.0
+        self._dirty: set[str] = set()  # models whose speed changed since the last flush
+        self._writes = 0  # local cooldown/spend writes, to spot one racing a reload
 
     async def load(self) -> None:
         """Fill the cache from the store (once; again whenever another process wrote)."""
+        await self.flush()
+        writes = self._writes
         if self._shared:
             self._version = await self.store.version()  # type: ignore[attr-defined]
         self._cool = {c.scope: c for c in await self.store.load_cooldowns()}
@@ -83,20 +87,30 @@ class Ledger:
             elif key.startswith("current:"):
                 self._current[key[8:]] = value
         await self._load_spend()
+        if writes != self._writes:  # a local write raced this (awaiting) load: load again at the next check
+            self._version = None
         self._loaded = True
 
     async def _load_spend(self) -> None:
         day = _spend.utc_day(self.clock())
-        rows = await self.store.load_spend(_spend.month_start(day), day) if self._shared else []  # type: ignore[attr-defined]
+        rows = await self.store.load_spend(_spend.month_start(day), day, _spend.BUDGET_DIMS) if self._shared else []  # type: ignore[attr-defined]
         self.spend.reset(day, rows)
 
     async def ensure_loaded(self) -> None:
         """Per request: load once, then a version check at most every REFRESH_S (a monotonic clock)."""
         if not self._loaded:
             await self.load()
-        elif self._shared and (t := time.monotonic()) >= self._next_check:
+        elif (t := time.monotonic()) >= self._next_check:
             self._next_check = t + REFRESH_S
-            await self.maybe_refresh()
+            await self.flush()
+            if self._shared:
+                await self.maybe_refresh()
+
+    async def flush(self) -> None:
+        """Write the speeds measured since the last flush: a soft metric, batched to keep writes off each request."""
+        dirty, self._dirty = self._dirty, set()
+        for model_id in dirty:
+            await self.store.put_speed(self._speeds[model_id])
 
     async def maybe_refresh(self) -> bool:
         """Reload when another process wrote, or when the UTC day turned; True if reloaded."""
@@ -148,6 +162,7 @@ class Ledger:
             until = now + cooldown_seconds(kind, strikes, reported, rand=self.rand)
             c = Cooldown(scope, kind, until, strikes, now, reason)
         self._cool[scope] = c
+        self._writes += 1
         await self.store.put_cooldown(c)
         await self._emit(HealthEvent("cooldown_start", now, scope=scope, reason=kind, until=c.until))
         return c
@@ -166,6 +181,7 @@ class Ledger:
     async def close(self, scope: str) -> None:
         """A success on a scope with a cooldown record: it has recovered."""
         c = self._cool.pop(scope, None)
+        self._writes += 1
         await self.store.clear_cooldown(scope)
         if c is not None:
             now = self.clock()
@@ -185,6 +201,7 @@ class Ledger:
         """Drop every cooldown of one kind (auth cooldowns last until the config is reloaded)."""
         for scope in [s for s, c in self._cool.items() if c.kind == kind]:
             del self._cool[scope]
+            self._writes += 1
             await self.store.clear_cooldown(scope)
 
     async def record_speed(self, model_id: str, ttft: float | None, tps: float | None) -> None:
@@ -193,7 +210,7 @@ class Ledger:
         s.tps = _ewma(s.tps, tps)
         s.samples += 1
         self._speeds[model_id] = s
-        await self.store.put_speed(s)
+        self._dirty.add(model_id)  # written by the next flush (at most REFRESH_S later, and on Router.aclose)
 
     async def record_spend(self, provider: str, model: str, key: str, chain: str, usd: float,
                            input_tokens: int = 0, output_tokens: int = 0) -> None:
@@ -201,6 +218,7 @@ class Ledger:
         now = self.clock()
         day = _spend.utc_day(now)
         due = self.spend.add(day, provider, usd)
+        self._writes += 1
         if self._shared:
             rows = _spend.charge_rows(day, provider, model, key, chain, usd, input_tokens, output_tokens)
             await self.store.add_spend(rows)  # type: ignore[attr-defined]

@@ -89,6 +89,22 @@ redis.call('EXPIRE', key, ARGV[1])
 return redis.call('INCR', KEYS[2])
 """
 
+# KEYS: day hashes. ARGV: dims. Only the wanted dimensions cross the wire (budgets need provider + total).
+LOAD_SPEND = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local flat = redis.call('HGETALL', key)
+  for j = 1, #flat, 2 do
+    for _, dim in ipairs(ARGV) do
+      if string.find(flat[j], '\\t' .. dim .. '\\t', 1, true) then
+        table.insert(out, i); table.insert(out, flat[j]); table.insert(out, flat[j + 1]); break
+      end
+    end
+  end
+end
+return out
+"""
+
 ADD_EVENT = """
 redis.call('LPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
@@ -105,7 +121,7 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "detour:", *, connect_timeout: float = 0.25, timeout: float = 0.5) -> None:
         self.url = url
         self.p = prefix
-        self._options = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout, "decode_responses": True}
+        self._timeouts = (connect_timeout, timeout)
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._scripts: dict[str, Any] = {}
@@ -115,7 +131,10 @@ class RedisStore:
     def _r(self) -> Redis:
         loop = asyncio.get_running_loop()
         if self._client is None or loop is not self._loop:
-            self._client, self._loop = Redis.from_url(self.url, **self._options), loop
+            connect, timeout = self._timeouts
+            self._client = Redis.from_url(self.url, socket_connect_timeout=connect, socket_timeout=timeout,
+                                          decode_responses=True)
+            self._loop = loop
             self._scripts = {name: self._client.register_script(src) for name, src in SCRIPTS.items()}
         return self._client
 
@@ -165,7 +184,8 @@ class RedisStore:
         await self._bump("put_hash", [self.p + "facts", self.p + "v"], [key, json.dumps(value), KEEP_S])
 
     async def load_facts(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in (await self._r().hgetall(self.p + "facts")).items()}
+        found: dict[str, str] = await self._r().hgetall(self.p + "facts")  # type: ignore[assignment]
+        return {k: json.loads(v) for k, v in found.items()}
 
     async def add_event(self, event: dict[str, Any]) -> None:
         await self._run("add_event", [self.p + "events"], [json.dumps(event), MAX_EVENTS, KEEP_S])
@@ -182,15 +202,21 @@ class RedisStore:
         for day, args in by_day.items():
             await self._bump("add_spend", [self.p + "spend:d:" + day, self.p + "v"], args)
 
-    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
+    async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]:
         """Day hashes from ``since`` to ``until`` (at most ~400 days back: older ones have expired)."""
         days = _days(since, until)
+        if dims:
+            flat = await self._run("load_spend", [self.p + "spend:d:" + day for day in days], list(dims))
+            fields: list[dict[str, str]] = [{} for _ in days]
+            for i in range(0, len(flat), 3):
+                fields[int(flat[i]) - 1][flat[i + 1]] = flat[i + 2]
+            return [row for day, f in zip(days, fields) for row in _rows(day, f)]
         pipe = self._r().pipeline(transaction=False)
         for day in days:
             pipe.hgetall(self.p + "spend:d:" + day)
         out: list[SpendRow] = []
-        for day, fields in zip(days, await pipe.execute()):
-            out += _rows(day, fields)
+        for day, found in zip(days, await pipe.execute()):
+            out += _rows(day, found)
         return out
 
     def status(self) -> dict[str, Any]:
@@ -203,7 +229,8 @@ class RedisStore:
 
 
 SCRIPTS = {"put_cooldown": PUT_COOLDOWN, "clear_cooldown": CLEAR_COOLDOWN, "load_cooldowns": LOAD_COOLDOWNS,
-           "acquire": ACQUIRE, "release": RELEASE, "put_hash": PUT_HASH, "add_spend": ADD_SPEND, "add_event": ADD_EVENT}
+           "acquire": ACQUIRE, "release": RELEASE, "put_hash": PUT_HASH, "add_spend": ADD_SPEND, "add_event": ADD_EVENT,
+           "load_spend": LOAD_SPEND}
 
 
 def redact(url: str) -> str:
@@ -220,7 +247,7 @@ def _days(since: str, until: str) -> list[str]:
     import datetime as dt
 
     first = dt.date.fromisoformat(since)
-    end = dt.date.fromisoformat(until) if until < "9999" else dt.datetime.now(dt.timezone.utc).date() + dt.timedelta(days=1)
+    end = dt.date.fromisoformat(until) if until < "9999" else dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     start = max(first, end - dt.timedelta(days=SPEND_DAY_S // 86400))
     return [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 

@@ -174,10 +174,11 @@ class SqliteStore:
             with _transaction(db):
                 db.executemany(ADD_SPEND, params)
 
-    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
-        rows = self._read("SELECT day, dim, name, usd, requests, input_tokens, output_tokens FROM spend "
-                          "WHERE day >= ? AND day <= ?", (since, until))
-        return [SpendRow(*row) for row in rows]
+    async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]:
+        sql = "SELECT day, dim, name, usd, requests, input_tokens, output_tokens FROM spend WHERE day >= ? AND day <= ?"
+        if dims:
+            sql += f" AND dim IN ({', '.join('?' * len(dims))})"
+        return [SpendRow(*row) for row in self._read(sql, (since, until, *dims))]
 
     def status(self) -> dict[str, Any]:
         return {"backend": "sqlite", "where": str(self.path), "ok": True, "note": self.note}
@@ -219,7 +220,7 @@ class _transaction:
     def __enter__(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, et: Any, e: Any, tb: Any) -> None:
+    def __exit__(self, et: object, e: object, tb: object) -> None:
         if et is None:
             try:
                 self.db.execute("COMMIT")

@@ -89,7 +89,7 @@ class SharedStore(StateStore, Protocol):
 
     async def version(self) -> Any: ...  # changes when *another* process wrote; cheap, polled ~3x a second
     async def add_spend(self, rows: list[SpendRow]) -> None: ...
-    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]: ...
+    async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]: ...
     def status(self) -> dict[str, Any]: ...
     async def aclose(self) -> None: ...
 
@@ -160,8 +160,10 @@ class MemoryStore:
             have.input_tokens += row.input_tokens
             have.output_tokens += row.output_tokens
 
-    async def load_spend(self, since: str, until: str = "9999-12-31") -> list[SpendRow]:
-        return [SpendRow(**r.to_dict()) for (day, _d, _n), r in self._spend.items() if since <= day <= until]
+    async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]:
+        """Rows of the days ``since``..``until`` (inclusive), of only ``dims`` when given."""
+        return [SpendRow(**r.to_dict()) for (day, dim, _n), r in self._spend.items()
+                if since <= day <= until and (not dims or dim in dims)]
 
     def status(self) -> dict[str, Any]:
         return {"backend": "memory", "where": "this process", "ok": True, "note": ""}

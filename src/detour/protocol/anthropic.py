@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from ._limits import MAX_TOOLS, is_base64
 from .anthropic_stream import (
     BLOCK,
     RESPONSE_BLOCKS,
@@ -99,8 +100,11 @@ def _decode_image(block: dict[str, Any], path: str) -> Part:
             raise _fail(
                 f"{path}.source.media_type", f"must be one of {', '.join(IMAGE_TYPES)}"
             )
+        data = string_field(source, "data", f"{path}.source")
+        if not is_base64(data):
+            raise _fail(f"{path}.source.data", "must be valid base64")
         return ImagePart(
-            data=string_field(source, "data", f"{path}.source"),
+            data=data,
             media_type=media_type,
             provider_details=details,
         )
@@ -121,6 +125,8 @@ def _decode_document(block: dict[str, Any], path: str) -> Part:
     details = block_extras(block, ("type", "source", "title"))
     if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
         data = string_field(source, "data", f"{path}.source")
+        if not is_base64(data):
+            raise _fail(f"{path}.source.data", "must be valid base64")
         return DocumentPart(data=data, title=title, provider_details=details)
     if source.get("type") == "url":
         return DocumentPart(
@@ -254,6 +260,8 @@ def _decode_tools(tools: Any, details: dict[str, Any]) -> list[Tool]:
         return []
     if not isinstance(tools, list):
         raise _fail("tools", "must be a list")
+    if len(tools) > MAX_TOOLS:
+        raise _fail("tools", f"at most {MAX_TOOLS} tools are accepted, got {len(tools)}")
     out: list[Tool] = []
     server: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
@@ -350,8 +358,10 @@ def _user_id_fields(user_id: str) -> dict[str, Any]:
 
 def _decode_sampling(req: Request, body: dict[str, Any]) -> None:
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None and not isinstance(max_tokens, int):
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int)):
         raise _fail("max_tokens", "must be an integer")
+    if max_tokens is not None and max_tokens < 1:
+        raise _fail("max_tokens", "must be at least 1")
     req.max_tokens = max_tokens
     req.temperature = _number(body, "temperature")
     req.top_p = _number(body, "top_p")
@@ -401,6 +411,8 @@ def decode_request(
     _decode_thinking_config(req, body.get("thinking"), details)
     _decode_output_config(req, body.get("output_config"), details)
     _decode_metadata(req, body.get("metadata"))
+    if not isinstance(body.get("stream", False), bool):
+        raise _fail("stream", "must be true or false")
     req.stream = bool(body.get("stream", False))
     req.detour = _detour(body.get("detour"))
     req.extra = {k: v for k, v in body.items() if k not in _TOP_KEYS}

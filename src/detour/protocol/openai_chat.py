@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from detour.protocol._limits import MAX_TOOLS, is_base64
 from detour.protocol.messages import (
     DocumentPart,
     FinishReason,
@@ -196,6 +197,8 @@ def _split_data_url(url: str, path: str) -> tuple[str, str]:
     head, sep, data = url.partition(",")
     if not sep or not head.endswith(";base64"):
         raise ValueError(f"{path}: expected a base64 data: URL (data:<type>;base64,<data>)")
+    if not is_base64(data):
+        raise ValueError(f"{path}: the data after 'base64,' is not valid base64")
     return head[5:-7] or "application/octet-stream", data
 
 
@@ -276,6 +279,8 @@ def _decode_tools(body: dict[str, Any], req: Request) -> None:
     if tools is not None:
         if not isinstance(tools, list):
             raise ValueError("tools: expected an array")
+        if len(tools) > MAX_TOOLS:
+            raise ValueError(f"tools: at most {MAX_TOOLS} tools are accepted, got {len(tools)}")
         req.tools = [_decode_tool(t, f"tools[{i}]") for i, t in enumerate(tools)]
     choice, parallel = body.get("tool_choice"), body.get("parallel_tool_calls")
     if choice is not None or parallel is not None:
@@ -312,6 +317,10 @@ def _decode_tool_choice(choice: Any, parallel: bool | None) -> ToolChoice:
 
 def _decode_params(body: dict[str, Any], req: Request) -> None:
     key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    for name in ("max_completion_tokens", "max_tokens"):  # both are checked, whichever wins
+        value = _opt_int(body, name)
+        if value is not None and value < 1:
+            raise ValueError(f"{name}: expected a positive integer")
     req.max_tokens = _opt_int(body, key)
     req.temperature = _opt_num(body, "temperature")
     req.top_p = _opt_num(body, "top_p")

@@ -6,6 +6,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from detour.protocol.messages import Request, TextPart
 
@@ -20,6 +21,15 @@ class Key:
 
 
 NO_KEY = Key("none")
+
+
+def scrub(failure: Any, key: Key) -> Any:
+    """An upstream may echo the key it was sent in an error message: replace it before the message goes on
+    (to the client's error body, the attempts, cooldown reasons and logs). Returns ``failure``."""
+    secret = key.secret
+    if len(secret) >= 8 and secret in failure.message:
+        failure.message = failure.message.replace(secret, f"<{key.alias}>")
+    return failure
 
 
 def make_keys(api_keys: tuple[str, ...] | list[str], key_env: str | None = None) -> tuple[Key, ...]:

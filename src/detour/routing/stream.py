@@ -23,7 +23,7 @@ from detour.protocol.errors import Failure
 from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start, Usage
 from detour.routing.attempt import Primed, open_primed, prefill_request, pump
 from detour.routing.gate import Diverged, Gate, Sent
-from detour.routing.keys import Key
+from detour.routing.keys import Key, scrub
 from detour.routing.plan import Target
 from detour.routing.result import AllFailed, Attempt, Result, cost_of
 from detour.routing.walk import Served, Walk
@@ -154,7 +154,7 @@ class _Driver:
                 async for event in events:
                     yield self._deliver(event)
         except UpstreamError as err:
-            failure = err.failure
+            failure = scrub(err.failure, served.key)
         except Diverged:
             failure = _DivergedFailure("stream_broken", "replay diverged")
         finally:
@@ -214,7 +214,7 @@ class _Driver:
             except UpstreamError as err:
                 if err.failure.kind != "bad_request":
                     raise
-                self.walk._record(target, key, "bad_request", started, err.failure)
+                self.walk._record(target, key, "bad_request", started, scrub(err.failure, key))
                 await ledger.learn_missing(target.model_id, "prefill")
         self.walk.mode = "replay"
         return await open_primed(self.router.transport, target, key, self.req, Gate(self.sent, "replay"), self.router.timeouts)

@@ -25,7 +25,7 @@ from detour.health import (
 )
 from detour.health.ledger import key_model_scope
 from detour.protocol.errors import Failure
-from detour.routing.keys import Key, KeyPool
+from detour.routing.keys import Key, KeyPool, scrub
 from detour.routing.plan import (
     Candidate,
     Plan,
@@ -162,7 +162,7 @@ class Walk:
             try:
                 value, headers = await call(target, key)
             except UpstreamError as err:
-                failure = err.failure
+                failure = scrub(err.failure, key)
                 self._record(target, key, failure.kind, started, failure)
                 decision = decide(failure, retries, self.settings, rand=self.shared.rand)
                 if leases:  # this attempt holds a half-open probe lease

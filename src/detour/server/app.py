@@ -298,5 +298,6 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 
 def _clean(exc: BaseException) -> str:
-    text = str(exc).strip("'\"")
+    # a KeyError's str() is the repr of its key; other messages keep their quotes ("role 'wizard'")
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text or type(exc).__name__

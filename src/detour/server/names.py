@@ -11,7 +11,8 @@ CHAIN_ALIASES = frozenset({"detour", "auto", "default"})
 class UnknownModel(Exception):
     def __init__(self, name: str, suggestions: list[str]) -> None:
         hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else ""
-        super().__init__(f"model {name!r} is not a chain, a configured model or a catalog model.{hint} "
+        shown = name if len(name) <= 200 else f"{name[:200]}... ({len(name)} characters)"  # never echo a huge input
+        super().__init__(f"model {shown!r} is not a chain, a configured model or a catalog model.{hint} "
                          "Use 'detour', a chain name, or 'provider/model' (see GET /v1/models).")
         self.suggestions = suggestions
 
@@ -36,7 +37,7 @@ def resolve(name: str, config: Any, catalog: Any, providers: Any) -> Target:
         configured = [m for m in matches if m.split("/", 1)[0] in _configured_providers(config)]
         if len(configured) == 1 or len(matches) == 1:
             return Target(None, (configured or matches)[0])
-    raise UnknownModel(name, _suggest(name, config, catalog))
+    raise UnknownModel(name, _suggest(name, config, catalog) if len(name) <= 200 else [])
 
 
 def _configured_providers(config: Any) -> set[str]:

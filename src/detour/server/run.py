@@ -52,6 +52,7 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
     loaded = load_config(config_path, env=env)
     config = loaded.config
     notes: list[str] = [f"config: {loaded.path}" if loaded.path else "config: none found"]
+    notes += [f"warning: {w}" for w in loaded.warnings]  # e.g. a key-holding file others can read
     catalog_source = catalog_source or env.get("DETOUR_CATALOG")
     catalog = load_catalog(loaded, catalog=catalog_source)
     if not config.model.models:

@@ -78,7 +78,7 @@ class GatewayState:
             await asyncio.sleep(REFRESH_S)
             try:
                 await self.router.ledger.ensure_loaded()
-            except Exception:  # noqa: BLE001 - the next round retries; requests never depend on this loop
+            except Exception:  # the next round retries; requests never depend on this loop
                 log.exception("state refresh failed")
 
     async def close(self) -> None:
