@@ -134,6 +134,26 @@ class Procs:
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.gateway.pid}/fd"))
 
+    def upstream_sockets(self) -> tuple[int, int]:
+        """The gateway's TCP connections to the fake (its keep-alive pool, capped by the transport), and how many
+        of them the fake already closed (CLOSE_WAIT: a socket the gateway forgot to close)."""
+        port = int(self.fake_url.rsplit(":", 1)[1])
+        states: dict[str, str] = {}
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[2].split(":")[1], 16) == port:
+                states[cols[9]] = cols[3]
+        count = close_wait = 0
+        for fd in os.listdir(f"/proc/{self.gateway.pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{self.gateway.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in states:
+                count += 1
+                close_wait += states[target[8:-1]] == "08"
+        return count, close_wait
+
     def rss_kb(self) -> int:
         for line in Path(f"/proc/{self.gateway.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -243,12 +263,14 @@ class RawClient:
         writer.write(head + body)
         chunks: list[bytes] = []
         done = asyncio.Event()
+        keep = [False]
 
         class Sink:
             def on_body(self, data: bytes) -> None:
                 chunks.append(data)
 
             def on_message_complete(self) -> None:
+                keep[0] = parser.should_keep_alive()  # only valid inside the callback
                 done.set()
 
         parser = httptools.HttpResponseParser(Sink())
@@ -257,7 +279,7 @@ class RawClient:
             if not data:
                 raise ConnectionError("the gateway closed the connection mid-response")
             parser.feed_data(data)
-        return parser.get_status_code(), b"".join(chunks), parser.should_keep_alive()
+        return parser.get_status_code(), b"".join(chunks), keep[0]
 
     def close(self) -> None:
         for _, writer in self.idle:
@@ -341,6 +363,9 @@ class Report:
     fds_warm: int = 0
     fds_end: int = 0
     fds_settled: int = 0
+    pool_warm: int = 0  # of which connections to the upstreams (the keep-alive pool)
+    pool_settled: int = 0
+    close_wait: int = 0  # upstream sockets the peer closed but the gateway still holds
     rss_warm_kb: int = 0
     rss_end_kb: int = 0
     attempts: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -383,9 +408,14 @@ async def soak(procs: Procs, requests: int, concurrency: int, warmup: int, repor
     await load(client, range(10_000_000, 10_000_000 + warmup), concurrency)
     client.close()
     report.fds_warm, report.rss_warm_kb = await settle_fds(procs, idle_fds), procs.rss_kb()
+    report.pool_warm = procs.upstream_sockets()[0]
+    client = RawClient("127.0.0.1", procs.port, concurrency)
+    # start the soak with every upstream in service (the warm-up left the faulty ones cooling)
+    await client.request("POST", "/reset", b"{}")
+    _status, metrics = await client.request("GET", "/metrics")
+    before = attempts_from_metrics(metrics.decode())
     poller = HealthzPoller(procs.port)
     poller.start()
-    client = RawClient("127.0.0.1", procs.port, concurrency)
     started = time.perf_counter()
     outcomes = await load(client, range(requests), concurrency)
     report.seconds = time.perf_counter() - started
@@ -393,10 +423,13 @@ async def soak(procs: Procs, requests: int, concurrency: int, warmup: int, repor
     await asyncio.to_thread(poller.join)
     report.fds_end = procs.fds()
     _status, metrics = await client.request("GET", "/metrics")
-    report.attempts = attempts_from_metrics(metrics.decode())
+    after = attempts_from_metrics(metrics.decode())
+    report.attempts = {m: {k: v - before.get(m, {}).get(k, 0.0) for k, v in kinds.items()
+                           if v - before.get(m, {}).get(k, 0.0) > 0} for m, kinds in after.items()}
     client.close()
     # the load generator's connections are closed now; the gateway must give their fds back
     report.fds_settled = await settle_fds(procs, report.fds_warm)
+    report.pool_settled, report.close_wait = procs.upstream_sockets()
     report.rss_end_kb = procs.rss_kb()
     health, report.healthz_failures = poller.latencies, poller.failures
     report.rps = round(requests / report.seconds, 1)
@@ -442,11 +475,12 @@ def summary(r: Report) -> str:
         f"p99 {r.latency_ms.get('p99')} ms, max {r.latency_ms.get('max')} ms",
         f"  /healthz during the soak: {r.healthz_polls} polls, {len(r.healthz_failures)} failed; p50 "
         f"{r.healthz_ms.get('p50')} ms, p99 {r.healthz_ms.get('p99')} ms, max {r.healthz_ms.get('max')} ms",
-        f"  gateway fds: {r.fds_warm} after warm-up (idle), {r.fds_end} at the end ({r.concurrency} client connections open), "
-        f"{r.fds_settled} once the client left",
+        f"  gateway fds: {r.fds_warm} after warm-up (idle), {r.fds_end} at the end (the client still connected), "
+        f"{r.fds_settled} once the client left (upstream keep-alive pool: {r.pool_warm} then {r.pool_settled}; "
+        f"{r.close_wait} in CLOSE_WAIT)",
         f"  gateway RSS: {r.rss_warm_kb / 1024:.1f} MiB after warm-up, {r.rss_end_kb / 1024:.1f} MiB at the end "
         f"({r.rss_growth:+.1%})",
-        "  upstream attempts by outcome:",
+        "  upstream attempts during the soak, by outcome:",
     ]
     for model, kinds in sorted(r.attempts.items()):
         tag = "faulty " if model in faulty else "healthy"

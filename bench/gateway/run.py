@@ -336,9 +336,7 @@ def profile(tmp: Path, fake: Proc, seconds: float, say: Callable[[str], None]) -
     proc = start_detour(tmp, "detour-profile", detour_config(fake.url, "fake/gpt-mock"))
     try:
         loadgen.wrk(proc.url, connections=50, seconds=2, model="detour", cpu=LOAD_CPU)
-        out = ROOT / "bench" / "results" / "gateway-profile"
-        out.mkdir(parents=True, exist_ok=True)
-        raw = out / "detour-c50.txt"
+        raw = tmp / "detour-c50.pyspy.txt"  # summarised into the report; kept with --keep
         spy_cmd = pinned(LOAD_CPU, [spy, "record", "-p", str(proc.pid), "-d", str(int(seconds)), "-r", "250",
                                     "-f", "raw", "-o", str(raw), "--nonblocking"])
         spy_p = subprocess.Popen(spy_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -404,7 +402,7 @@ def summarize_profile(raw: Path, top: int = 30) -> str:
     if not total:
         return "no samples"
     pct = lambda c: f"{100 * c / total:5.1f}"  # noqa: E731
-    lines = [f"samples: {total} (non-idle, main thread)", "", "share  component (by innermost Python frame)"]
+    lines = [f"samples: {total} (non-idle, all threads)", "", "share  component (by innermost Python frame)"]
     lines += [f"{pct(c)}  {g}" for g, c in sorted(groups.items(), key=lambda kv: -kv[1])]
     lines += ["", "self %  function"]
     lines += [f"{pct(c)}  {f}" for f, c in sorted(selfc.items(), key=lambda kv: -kv[1])[:top]]
@@ -539,10 +537,10 @@ def versions(litellm_exe: Path | None) -> dict[str, str]:
                            capture_output=True, text=True)
         return r.stdout.strip() or "-"
 
-    out = {p: ver(p) for p in ("detour", "uvicorn", "uvloop", "httptools", "httpx", "orjson")}
+    out = {p: ver(p) for p in ("detour-llm", "uvicorn", "uvloop", "httptools", "httpx", "orjson")}
     out["python"] = subprocess.run([python(), "-c", "import sys; print(sys.version.split()[0])"],
                                    capture_output=True, text=True).stdout.strip()
-    out["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0].strip()
+    out["wrk"] = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split()[1]
     if litellm_exe:
         out["litellm"] = litellm_setup.version(litellm_exe.parent.parent)
     return out
@@ -748,7 +746,9 @@ def write_docs(path: Path, report_text: str, cmd: str) -> None:
         "## Benchmarks: the gateway against LiteLLM's proxy", "",
         "detour's gateway and LiteLLM's proxy (1 worker each), side by side in one run, against a fake "
         "OpenAI/Anthropic upstream with 0 ms delay on a 2-core machine; each proxy pinned to one core, the load "
-        "generator (wrk; a raw-socket client for streams) and the fake to the other. Figures are medians of 3 runs.",
+        "generator (wrk; a raw-socket client for streams) and the fake to the other. Figures are medians of 3 runs. "
+        "detour runs its default config (state: sqlite, logging: info, /metrics on). The machine was shared with "
+        "other work during the run: the line under the table says how much CPU other processes used.",
         "", table, "",
         "Reproduce (needs `wrk`; creates LiteLLM's venv in /tmp/litellm-venv when missing):", "",
         "```bash", cmd.replace("python ", ".venv/bin/python ", 1), "```", "",

@@ -39,18 +39,28 @@ def test_every_request_succeeds_and_is_answered_exactly_once(report):
 
 def test_the_faulty_upstreams_got_traffic_and_failed(report):
     soak = sys.modules["detour_bench_soak"]
+    # counted during the soak only (the warm-up's attempts are subtracted, its cooldowns cleared by POST /reset)
+    met: set[str] = set()
     for model in soak.FAULTY:
         kinds = next(v for k, v in report.attempts.items() if k.endswith("/" + model))
         failures = {k for k in kinds if k != "ok"}
         assert kinds.get("ok", 0) > 0, f"{model} never served"
-        assert len(failures) >= 3, f"{model} met too few fault kinds: {kinds}"
+        assert failures, f"{model} never failed: {kinds}"
+        met |= failures
+    assert len(met) >= 4, f"too few fault kinds met: {met}"
     healthy = next(v for k, v in report.attempts.items() if k.endswith("/" + soak.HEALTHY))
     assert healthy.get("ok", 0) > 0 and set(healthy) == {"ok"}
 
 
 def test_no_fd_leak_and_bounded_rss(report):
-    # idle fds after a full-concurrency warm-up vs after the soak (the client's connections closed both times)
-    assert report.fds_settled <= report.fds_warm + 8, (report.fds_warm, report.fds_end, report.fds_settled)
+    # idle fds after a full-concurrency warm-up vs after the soak, the client's connections closed both times.
+    # The upstream keep-alive pool legitimately breathes (it is capped by the concurrency); everything else
+    # (listeners, logs, pipes, half-closed or abandoned sockets) must not grow.
+    other_warm = report.fds_warm - report.pool_warm
+    other_end = report.fds_settled - report.pool_settled
+    assert other_end <= other_warm + 2, (report.fds_warm, report.pool_warm, report.fds_settled, report.pool_settled)
+    assert report.pool_settled <= report.concurrency + 4
+    assert report.close_wait == 0, "upstream sockets closed by the peer but never by the gateway"
     assert report.rss_growth < 0.10, f"RSS grew {report.rss_growth:.1%} after warm-up"
 
 

@@ -44,12 +44,14 @@ async def test_spend_and_budget_warnings_cross_ledgers(open_store: Any) -> None:
     events: list[HealthEvent] = []
     b.bus.add_hook(events.append)
     await a.record_spend("p", "p/x", "k", "default", 0.5)
+    await a.flush()  # spend is written in batches, at most REFRESH_S apart
     assert await b.maybe_refresh() and b.spend.totals["daily"]["p"] == 0.5
     await b.record_spend("p", "p/x", "k", "default", 0.35)  # 0.85 of 1.0: the 80% warning, once
     await b.record_spend("p", "p/x", "k", "default", 0.01)
     assert [(e.type, e.scope, e.reason) for e in events] == [("budget", "p", "daily")]
     assert b.over_budget("p") is None
     await a.record_spend("p", "p/x", "k", "default", 0.2)
+    await a.flush()
     await b.maybe_refresh()
     assert b.over_budget("p") == "daily" and b.over_budget("q") is None
 

@@ -72,6 +72,7 @@ class Ledger:
         self._next_check = 0.0
         self._dirty: set[str] = set()  # models whose speed changed since the last flush
         self._writes = 0  # local cooldown/spend writes, to spot one racing a reload
+        self._pending_spend: dict[tuple[str, str, str], list[Any]] = {}
 
     async def load(self) -> None:
         """Fill the cache from the store (once; again whenever another process wrote)."""
@@ -107,10 +108,14 @@ class Ledger:
                 await self.maybe_refresh()
 
     async def flush(self) -> None:
-        """Write the speeds measured since the last flush: a soft metric, batched to keep writes off each request."""
+        """Write the speeds and spend gathered since the last flush: batched to keep writes off each request."""
         dirty, self._dirty = self._dirty, set()
         for model_id in dirty:
             await self.store.put_speed(self._speeds[model_id])
+        if self._pending_spend:
+            pending, self._pending_spend = self._pending_spend, {}
+            rows = [_spend.SpendRow(day, dim, name, *totals) for (day, dim, name), totals in pending.items()]
+            await self.store.add_spend(rows)  # type: ignore[attr-defined]
 
     async def maybe_refresh(self) -> bool:
         """Reload when another process wrote, or when the UTC day turned; True if reloaded."""
@@ -219,9 +224,16 @@ class Ledger:
         day = _spend.utc_day(now)
         due = self.spend.add(day, provider, usd)
         self._writes += 1
-        if self._shared:
-            rows = _spend.charge_rows(day, provider, model, key, chain, usd, input_tokens, output_tokens)
-            await self.store.add_spend(rows)  # type: ignore[attr-defined]
+        if self._shared:  # summed per row and written by the next flush (at most REFRESH_S later, and on close)
+            for row in _spend.charge_rows(day, provider, model, key, chain, usd, input_tokens, output_tokens):
+                totals = self._pending_spend.get((row.day, row.dim, row.name))
+                if totals is None:
+                    self._pending_spend[(row.day, row.dim, row.name)] = [row.usd, row.requests, row.input_tokens, row.output_tokens]
+                else:
+                    totals[0] += row.usd
+                    totals[1] += row.requests
+                    totals[2] += row.input_tokens
+                    totals[3] += row.output_tokens
         for period, scope, spent, limit in due:
             log.warning("budget: %s %s spend is $%.4f of $%.2f (%.0f%%)", scope, period, spent, limit, 100 * spent / limit)
             await self._emit(HealthEvent("budget", now, scope=scope, model=model, reason=period,

@@ -25,6 +25,8 @@ class Metrics:
                                 ["chain", "from_model", "to_model"], registry=r)
         self.cost = Counter("detour_spend_usd", "Spend by served model, in USD", ["model"], registry=r)
         self._children: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
+        self._attempts: dict[tuple[str, str], Any] = {}
 
     def request(self, door: str, model: str, status: int, seconds: float, attempts: int, cost: float | None, result: Any) -> None:
         key = (door, model, status)
@@ -32,10 +34,17 @@ class Metrics:
         if child is None:  # cache label children: .labels() is the costly part on the hot path
             child = self._children[key] = self.requests.labels(door, model, str(status))
         child.inc()
-        self.latency.labels(door).observe(seconds)
+        hist = self._latency.get(door)
+        if hist is None:
+            hist = self._latency[door] = self.latency.labels(door)
+        hist.observe(seconds)
         if result is not None:
             for attempt in result.attempts:
-                self.attempts.labels(attempt.model, attempt.kind).inc()
+                key2 = (attempt.model, attempt.kind)
+                counter = self._attempts.get(key2)
+                if counter is None:
+                    counter = self._attempts[key2] = self.attempts.labels(*key2)
+                counter.inc()
         if cost:
             self.cost.labels(model).inc(cost)
 

@@ -130,7 +130,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
     install(config_secrets(state.config))
     options: dict[str, Any] = dict(host=host, port=port, log_level="warning", access_log=False, http="httptools",
-                                   timeout_graceful_shutdown=30, lifespan="on")
+                                   timeout_graceful_shutdown=30, lifespan="on",
+                                   proxy_headers=False)  # no trusted proxy: skip uvicorn's per-request rewrite
     if _has_uvloop():
         options["loop"] = "uvloop"
     if workers > 1:

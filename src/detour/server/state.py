@@ -97,11 +97,12 @@ class GatewayState:
 
     def observe(self, door: str, req: Request, result: Any, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
-        chain = req.detour.get("chain") or "default"
         attempts = len(result.attempts) if result is not None else 0
         served = result.model if result is not None else "-"
         self.metrics.request(door, served, status, elapsed, attempts, getattr(result, "cost", None), result)
-        self._track(chain, req, result)
+        self._outcomes(result)
+        if req.model == "detour":  # only chain requests move a chain's view; an explicit model is not a switch
+            self._track(req.detour.get("chain") or "default", result)
         log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
                  door, req.model, served, attempts, status, elapsed * 1000)
 
@@ -111,7 +112,7 @@ class GatewayState:
         log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f",
                  door, req.model, len(exc.attempts), status, elapsed * 1000)
 
-    def _track(self, chain: str, req: Request, result: Any) -> None:
+    def _outcomes(self, result: Any) -> None:
         if result is None:
             return
         for attempt in result.attempts:
@@ -119,6 +120,10 @@ class GatewayState:
             if stats is None:
                 stats = self.outcomes[attempt.model] = Outcomes()
             stats.add(attempt.kind, attempt.duration)
+
+    def _track(self, chain: str, result: Any) -> None:
+        if result is None:
+            return
         view = self.chains.get(chain)
         if view is None:
             view = self.chains[chain] = ChainView(primary=self._primary(chain))
