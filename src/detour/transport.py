@@ -95,41 +95,16 @@ def _failure_from_status(protocol: str, provider: str, status: int, headers: dic
         body: Any = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
         body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
-    classify = getattr(_errors, "classify", None)
-    if classify is not None:
-        return classify(protocol, status, headers, body, provider=provider)
-    return _by_status(status, headers)
+    return _errors.classify(protocol, status, headers, body, provider=provider)  # type: ignore[arg-type]
 
 
 def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failure:
-    classify = getattr(_errors, "classify_exception", None)
-    if classify is not None:
-        return classify(exc, after_headers=after_headers)
-    if isinstance(exc, TimeoutError):
-        return Failure("timeout", type(exc).__name__)
-    return Failure("stream_broken" if after_headers else "unreachable", type(exc).__name__)
-
-
-_STATUS_KINDS: dict[int, str] = {400: "bad_request", 401: "auth_failed", 402: "quota_exhausted", 403: "auth_failed",
-                                 404: "not_found", 408: "timeout", 413: "context_too_long", 429: "rate_limited",
-                                 503: "overloaded", 529: "overloaded", 504: "timeout"}
-
-
-def _by_status(status: int, headers: dict[str, str]) -> Failure:
-    """Used only while errors.classify is unavailable: the status alone picks the kind."""
-    kind: Any = _STATUS_KINDS.get(status, "server_error" if status >= 500 else "bad_request")
-    after = headers.get("retry-after")
-    try:
-        retry = float(after) if after is not None else None
-    except ValueError:
-        retry = None
-    return Failure(kind, f"HTTP {status}", status=status, retry_after_s=retry)
+    return _errors.classify_exception(exc, after_headers=after_headers)
 
 
 def rate_state(headers: dict[str, str]) -> tuple[dict[str, float], dict[str, float]] | None:
     """(remaining, reset_in) from the response headers, when the provider sends them."""
-    fn = getattr(_errors, "rate_state", None)
-    state = fn(headers) if fn is not None else None
+    state = _errors.rate_state(headers)
     if state is None:
         return None
     return dict(state.remaining), dict(state.reset_in)
