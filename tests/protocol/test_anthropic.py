@@ -981,8 +981,8 @@ def test_sdk_sends_what_encode_request_built(server: type[_Handler]) -> None:
         ("billing_error", "pay", "quota_exhausted"),
     ],
 )
-def test_stream_errors_classify_like_the_local_table(kind: str, message: str, expected: str) -> None:
-    from detour.protocol.anthropic_stream import local_failure, stream_failure
+def test_stream_errors_classify_by_error_type(kind: str, message: str, expected: str) -> None:
+    from detour.protocol.anthropic_stream import stream_failure
 
     payload = {"type": "error", "error": {"type": kind, "message": message}}
-    assert stream_failure(payload).kind == local_failure(payload).kind == expected
+    assert stream_failure(payload).kind == expected

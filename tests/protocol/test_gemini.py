@@ -972,26 +972,3 @@ def test_sdk_client_raises_on_encoded_errors(loopback: Loopback, kind: str, code
     assert info.value.code == code and info.value.message == "nope"
 
 
-@pytest.mark.parametrize(
-    ("status", "code", "kind"),
-    [
-        ("RESOURCE_EXHAUSTED", 429, "rate_limited"),
-        ("UNAVAILABLE", 503, "overloaded"),
-        ("INTERNAL", 500, "server_error"),
-        ("DEADLINE_EXCEEDED", 504, "timeout"),
-        ("PERMISSION_DENIED", 403, "auth_failed"),
-        (None, 404, "not_found"),
-    ],
-)
-def test_local_error_mapping_when_errors_classify_is_absent(
-    monkeypatch: pytest.MonkeyPatch, status: str | None, code: int, kind: str
-) -> None:
-    from detour.protocol import errors
-
-    monkeypatch.delattr(errors, "classify")
-    err: dict[str, Any] = {"code": code, "message": "m"}
-    if status:
-        err["status"] = status
-    decoder = gemini.StreamDecoder()
-    events = decoder.feed(b"data: " + json.dumps({"error": err}).encode() + b"\n\n")
-    assert events == [ErrorEvent(Failure(kind, "m", status=code, code=status))]  # type: ignore[arg-type]

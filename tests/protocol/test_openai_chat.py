@@ -954,16 +954,3 @@ def test_encode_error_from_status_and_param() -> None:
     assert oc.encode_error(503)[1]["error"]["type"] == "server_error"
 
 
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [("openai_error.sse", "rate_limited"), ("groq_error.sse", "server_error"), ("mistral_error.sse", "server_error")],
-)
-def test_decoder_local_error_rule_without_errors_classifiers(
-    monkeypatch: pytest.MonkeyPatch, name: str, kind: str
-) -> None:
-    from detour.protocol import errors
-
-    monkeypatch.delattr(errors, "classify_stream_error", raising=False)
-    monkeypatch.delattr(errors, "classify", raising=False)
-    _, events = decode_all(fixture(name))
-    assert isinstance(events[-1], ErrorEvent) and events[-1].failure.kind == kind

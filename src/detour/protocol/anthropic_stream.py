@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from . import errors
-from .errors import ErrorKind, Failure
+from .errors import Failure
 from .messages import (
     ErrorEvent,
     Event,
@@ -283,18 +283,6 @@ def encode_response(resp: Response, model: str) -> dict[str, Any]:
 
 # ================================================================ errors
 
-_TYPE_TO_KIND: dict[str, ErrorKind] = {
-    "overloaded_error": "overloaded",
-    "rate_limit_error": "rate_limited",
-    "api_error": "server_error",
-    "timeout_error": "timeout",
-    "authentication_error": "auth_failed",
-    "permission_error": "auth_failed",
-    "not_found_error": "not_found",
-    "billing_error": "quota_exhausted",
-    "invalid_request_error": "bad_request",
-    "request_too_large": "bad_request",
-}
 _KIND_TO_WIRE: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "rate_limit_error"),
     "quota_exhausted": (
@@ -325,29 +313,8 @@ _STATUS_TO_TYPE = {
 
 
 def stream_failure(payload: dict[str, Any]) -> Failure:
-    """An `event: error` payload -> Failure via the shared classifier; a local table if it is missing."""
-    classify = getattr(errors, "classify_stream_error", None)
-    try:
-        if classify is not None:
-            failure = classify("anthropic", payload)
-        else:
-            failure = errors.classify("anthropic", 200, {}, payload)  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001 - a classifier bug must not break the stream decoder
-        failure = None
-    if isinstance(failure, Failure):
-        return failure
-    return local_failure(payload)
-
-
-def local_failure(payload: dict[str, Any]) -> Failure:
-    raw = payload.get("error")
-    error: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    kind_name = str(error.get("type", ""))
-    message = str(error.get("message", ""))
-    kind = _TYPE_TO_KIND.get(kind_name, "server_error")
-    if kind == "bad_request" and "too long" in message:
-        kind = "context_too_long"
-    return Failure(kind, message, code=kind_name or None)
+    """An `event: error` payload -> Failure, through the one shared classifier."""
+    return errors.classify_stream_error("anthropic", payload)
 
 
 def _wire_error(failure_or_status: Failure | int) -> tuple[int, str]:

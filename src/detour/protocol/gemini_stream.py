@@ -70,17 +70,6 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "unreachable": (503, "UNAVAILABLE"),
     "timeout": (504, "DEADLINE_EXCEEDED"),
 }
-_STATUS_KIND: dict[str, str] = {
-    "RESOURCE_EXHAUSTED": "rate_limited",
-    "UNAVAILABLE": "overloaded",
-    "INTERNAL": "server_error",
-    "DEADLINE_EXCEEDED": "timeout",
-    "UNAUTHENTICATED": "auth_failed",
-    "PERMISSION_DENIED": "auth_failed",
-    "NOT_FOUND": "not_found",
-    "INVALID_ARGUMENT": "bad_request",
-    "FAILED_PRECONDITION": "bad_request",
-}
 
 
 # ---------------------------------------------------------------- shared helpers
@@ -151,42 +140,11 @@ def unwrap_list(payload: Any) -> Any:
 
 
 def failure_from_error(payload: dict[str, Any], status: int | None = None) -> Failure:
-    """An ``{"error": {...}}`` body -> Failure: errors.classify when available, else by google.rpc status."""
+    """An ``{"error": {...}}`` body -> Failure, through the one shared classifier."""
     raw = payload.get("error")
     err: dict[str, Any] = raw if isinstance(raw, dict) else {}
     code = status or (err.get("code") if isinstance(err.get("code"), int) else None)
-    classify = getattr(errors, "classify", None)
-    if classify is not None:
-        return classify("gemini", code, {}, payload)  # type: ignore[no-any-return]
-    grpc = str(err.get("status") or "")
-    kind = _STATUS_KIND.get(grpc) or _kind_from_code(code)
-    message = str(err.get("message") or grpc or "error")
-    return Failure(kind, message, status=code, retry_after_s=retry_delay(err), code=grpc or None)  # type: ignore[arg-type]
-
-
-def retry_delay(err: dict[str, Any]) -> float | None:
-    """``google.rpc.RetryInfo.retryDelay`` ("53s", "2.46s") in seconds."""
-    for detail in err.get("details") or []:
-        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            try:
-                return float(str(detail.get("retryDelay", "")).rstrip("s"))
-            except ValueError:
-                return None
-    return None
-
-
-def _kind_from_code(code: int | None) -> str:
-    table = {
-        429: "rate_limited",
-        401: "auth_failed",
-        403: "auth_failed",
-        404: "not_found",
-        503: "overloaded",
-        504: "timeout",
-    }
-    if code in table:
-        return table[code]  # type: ignore[index]
-    return "bad_request" if code is not None and 400 <= code < 500 else "server_error"
+    return errors.classify("gemini", code or 200, {}, payload)
 
 
 def error_object(failure: Failure) -> dict[str, Any]:

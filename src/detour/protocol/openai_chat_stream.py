@@ -135,30 +135,9 @@ def encode_error(
     return status, {"error": {"message": text, "type": etype, "param": param, "code": code}}
 
 
-def _local_failure(err: dict[str, Any]) -> Failure:
-    """Fallback when errors.classify is not available: the provider's code/type picks the kind."""
-    code = str(err.get("code") or err.get("type") or "")
-    message = str(err.get("message") or "upstream error inside the stream")
-    kind: Any = "server_error"
-    if "rate_limit" in code or code == "429":
-        kind = "rate_limited"
-    elif "overloaded" in code or code in ("503", "529"):
-        kind = "overloaded"
-    elif "context_length" in code:
-        kind = "context_too_long"
-    return Failure(kind, message, code=code or None)
-
-
 def stream_failure(chunk: dict[str, Any], err: Any) -> Failure:
     """Classify an error inside a 200 stream: ``chunk`` is the whole payload, ``err`` its error object."""
-    by_chunk = getattr(_errors, "classify_stream_error", None)
-    if by_chunk is not None:
-        return by_chunk("openai", chunk)  # type: ignore[no-any-return]
-    err = err if isinstance(err, dict) else {"message": str(err)}
-    classify = getattr(_errors, "classify", None)
-    if classify is not None:
-        return classify("openai", 200, {}, {"error": err})  # type: ignore[no-any-return]
-    return _local_failure(err)
+    return _errors.classify_stream_error("openai", chunk)
 
 
 # ---------------------------------------------------------------- upstream SSE -> events
