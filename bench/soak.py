@@ -78,7 +78,9 @@ def gateway_config(fake_url: str) -> dict[str, Any]:
         "provider": provider,
         "model": {"primary": ids[0], "fallback": [*ids[1:], f"p-{HEALTHY}/{HEALTHY}"], "retryAttempts": 1,
                   "maxRetryWait": "1s", "onContentBlock": "switch"},
-        "timeouts": {"connect": "1s", "firstToken": "1s", "firstTokenReasoning": "1s", "idle": "0.5s", "total": "3s"},
+        # short enough that silent and stalled upstreams are given up quickly, long enough that a loaded machine
+        # does not make the healthy model miss its first token
+        "timeouts": {"connect": "1s", "firstToken": "2s", "firstTokenReasoning": "2s", "idle": "0.5s", "total": "4s"},
         "state": "memory",
         "discovery": False,
         "logging": "warning",
@@ -446,6 +448,7 @@ async def soak(procs: Procs, requests: int, concurrency: int, warmup: int, repor
         found = {int(i) for i in ID.findall(o.text)}
         if found != {o.n}:
             report.wrong_ids.append(o.n)
+            report.failed.append({"n": o.n, "status": o.status, "detail": f"answer without its own id: {o.text[:200]!r}"})
         else:
             report.ok += 1
     report.missing_ids = [n for n in range(requests) if n not in seen]
@@ -469,7 +472,7 @@ def summary(r: Report) -> str:
     faulty = {m: a for m, a in r.attempts.items() if any(m.endswith("/" + f) for f in FAULTY)}
     lines = [
         f"soak: {r.requests} requests, concurrency {r.concurrency}, fault rate {r.fault_rate:.0%} on the faulty upstreams",
-        f"  answered ok: {r.ok}/{r.requests}  failed: {len(r.failed)}  wrong id: {len(r.wrong_ids)}  "
+        f"  answered ok: {r.ok}/{r.requests}  not ok: {len(r.failed)}  of which wrong id: {len(r.wrong_ids)}  "
         f"missing: {len(r.missing_ids)}  duplicated: {len(r.duplicate_ids)}",
         f"  throughput: {r.rps} req/s over {r.seconds:.1f} s; latency p50 {r.latency_ms.get('p50')} ms, "
         f"p99 {r.latency_ms.get('p99')} ms, max {r.latency_ms.get('max')} ms",

@@ -372,3 +372,20 @@ def test_accounting_names_the_fallback_and_its_usage(make_gateway, fake, chain, 
     assert f'detour_requests_total{{door="{door}",model="{chain.fallback_id}",status="200"}} 1.0' in metrics
     assert f'model="{chain.primary_id}",status="200"' not in metrics
     assert f'detour_attempts_total{{kind="overloaded",model="{chain.primary_id}"}} 1.0' in metrics
+
+
+def test_rescue_that_meets_a_content_filter_moves_on_when_switching(make_gateway, fake, chain):
+    """onContentBlock "switch": a rescue candidate that only answers with a content filter is switched away from
+    too; the answer is completed by the next candidate instead of ending as a filtered half-answer."""
+    third_id = "gem/gem-x" if chain.protocol != "gemini" else "oai/gpt-x"
+    third = third_id.split("/")[1]
+    text = "The quick brown fox jumps over the lazy dog."
+    fake.script(chain.primary, B.cut(after=2, text=text))
+    fake.script(chain.fallback, B.content_filter())
+    fake.script(third, B.text(" COMPLETED"))
+    gw = make_gateway(model={"fallback": [chain.fallback_id, third_id], "onContentBlock": "switch"},
+                      timeouts=FAST_TIMEOUTS)
+    answer = ask(gw.url, chain.door, stream=True, timeout=20)
+    assert answer.text.endswith(" COMPLETED"), answer
+    assert answer.finish in ("stop", "end_turn")
+    assert fake.count(chain.fallback) == 1 and fake.count(third) == 1

@@ -104,7 +104,9 @@ async def open_primed(transport: Transport, target: Target, key: Key, req: Reque
         raise UpstreamError(Failure("timeout", "no response headers before the first-token deadline")) from None
     try:
         primed = await _prime(stream, gate, started, first_deadline, deadline)
-        if switch_on_block and not gate.sent.content and _blocked(primed.ready):
+        # switch away from a content filter: on a first attempt (nothing delivered yet), or on a rescue whose
+        # only output is the filtered finish (it added nothing; the next candidate may complete the answer)
+        if switch_on_block and _blocked(primed.ready) and (not gate.sent.content or not _own_output(primed.ready)):
             gate.sent.finished = False  # this Finish never reaches the client
             raise UpstreamError(Failure("content_blocked", "content filtered before any output", status=200), stream.headers)
         return primed, stream.headers
@@ -173,6 +175,10 @@ async def pump(primed: Primed, timeouts: Timeouts) -> AsyncGenerator[Event, None
             raise
         if pending or stream.data_events != seen:  # SSE comments / keep-alives do not count
             last_data = loop.time()
+
+
+def _own_output(events: list[Event]) -> bool:
+    return any(e.kind not in ("finish", "usage", "start") for e in events)
 
 
 def _blocked(events: list[Event]) -> bool:

@@ -204,20 +204,23 @@ class _Driver:
         """Prefill when the model takes it (or might); replay with hold-back when it does not."""
         ledger = self.router.ledger
         info = target.info
+        switch = self.walk.settings.on_content_block == "switch"
         known_no = (info is not None and info.prefill is False) or "prefill" in ledger.missing(target.model_id)
         if not known_no:
             started = time.perf_counter()
             self.walk.mode = "prefill"
             try:
                 req = prefill_request(self.req, self.sent.text)
-                return await open_primed(self.router.transport, target, key, req, Gate(self.sent, "prefill"), self.router.timeouts)
+                return await open_primed(self.router.transport, target, key, req, Gate(self.sent, "prefill"), self.router.timeouts,
+                                         switch_on_block=switch)
             except UpstreamError as err:
                 if err.failure.kind != "bad_request":
                     raise
                 self.walk._record(target, key, "bad_request", started, scrub(err.failure, key))
                 await ledger.learn_missing(target.model_id, "prefill")
         self.walk.mode = "replay"
-        return await open_primed(self.router.transport, target, key, self.req, Gate(self.sent, "replay"), self.router.timeouts)
+        return await open_primed(self.router.transport, target, key, self.req, Gate(self.sent, "replay"), self.router.timeouts,
+                                 switch_on_block=switch)
 
     # ------------------------------------------------------------ result
 
