@@ -8,6 +8,7 @@ limit is skipped (reason ``budget``); crossing 80% of a limit raises a warning o
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,17 +24,27 @@ TOTAL = "total"
 
 
 def utc_day(ts: float) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
+    return _day_of(int(ts // 86400))
+
+
+@functools.lru_cache(maxsize=4)
+def _day_of(days: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(days * 86400))  # POSIX days are exactly 86400 s
 
 
 def month_start(day: str) -> str:
     return day[:8] + "01"
 
 
+def charge_names(provider: str, model: str, key: str, chain: str) -> tuple[str, ...]:
+    """The name of one attempt on each of DIMS (the key is named ``provider:alias``)."""
+    return (provider, model, f"{provider}:{key}" if key else provider, chain or "default", TOTAL)
+
+
 def charge_rows(day: str, provider: str, model: str, key: str, chain: str, usd: float,
                 input_tokens: int = 0, output_tokens: int = 0) -> list[SpendRow]:
     """One attempt's spend as one row per dimension (the key is named ``provider:alias``)."""
-    names = (provider, model, f"{provider}:{key}" if key else provider, chain or "default", TOTAL)
+    names = charge_names(provider, model, key, chain)
     return [SpendRow(day, dim, name, usd, 1, input_tokens, output_tokens) for dim, name in zip(DIMS, names)]
 
 

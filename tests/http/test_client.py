@@ -110,10 +110,24 @@ async def test_reused_connection_closed_before_any_response_byte_is_retried_once
         if conn.index == 0:
             await conn.request()  # read the request, then close without a byte: the race with keep-alive
     server = await serve(drop_second)
-    async with HttpClient() as client:
+    async with HttpClient(stale_idle=0.0) as client:  # every reuse counts as idle long enough to be stale
         assert (await client.request("POST", server.url, body=b"a")).content == b"first"
         assert (await client.request("POST", server.url, body=b"b")).content == b"fresh"
     assert server.accepted == 2 and [r.conn for r in server.requests] == [0, 0, 1]
+
+
+async def test_a_post_on_a_just_used_connection_is_never_sent_twice(serve) -> None:
+    async def drop_second(conn: Conn) -> None:
+        await conn.request()
+        await conn.send(reply(b"first"))
+        await conn.request()  # the server read the POST, then died without a byte: it may have acted on it
+
+    server = await serve(drop_second)
+    async with HttpClient(stale_idle=60.0) as client:
+        assert (await client.request("POST", server.url, body=b"a")).content == b"first"
+        with pytest.raises(RemoteProtocolError):
+            await client.request("POST", server.url, body=b"b")
+    assert len(server.requests) == 2 and server.accepted == 1
 
 
 async def test_reused_connection_that_sent_part_of_a_response_is_not_retried(serve) -> None:

@@ -45,6 +45,9 @@ class Origin:
         self.target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
 class ProxyClient(Protocol):
     """The fallback used for proxied requests (``detour._http._proxy.HttpxFallback``)."""
 
@@ -71,8 +74,9 @@ class HttpClient:
     def __init__(self, *, connect_timeout: float | None = 5.0, max_connections: int = 100,
                  keepalive_expiry: float = 60.0, ssl_context: ssl.SSLContext | None = None,
                  trust_env: bool = True, env: Mapping[str, str] | None = None,
-                 proxy_client: ProxyClient | None = None) -> None:
+                 proxy_client: ProxyClient | None = None, stale_idle: float = 1.0) -> None:
         self.connect_timeout = connect_timeout
+        self.stale_idle = stale_idle
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
         self._ssl = ssl_context
@@ -117,7 +121,9 @@ class HttpClient:
 
     async def _exchange(self, pool: Pool, data: bytes, method: str, timeout: float | None, *, fresh: bool) -> Response:
         conn = await pool.acquire(fresh=fresh)
-        reused = conn.requests > 0
+        # Only the keep-alive race is retried: a connection idle long enough for the server to drop it, or a
+        # request safe to repeat. A POST the server may have read is never sent twice (no double billing).
+        reused = conn.requests > 0 and (method in _IDEMPOTENT or conn.loop.time() - conn.idle_since >= self.stale_idle)
         conn.begin()
         try:
             try:

@@ -225,15 +225,16 @@ class Ledger:
         due = self.spend.add(day, provider, usd)
         self._writes += 1
         if self._shared:  # summed per row and written by the next flush (at most REFRESH_S later, and on close)
-            for row in _spend.charge_rows(day, provider, model, key, chain, usd, input_tokens, output_tokens):
-                totals = self._pending_spend.get((row.day, row.dim, row.name))
+            pending = self._pending_spend
+            for dim, name in zip(_spend.DIMS, _spend.charge_names(provider, model, key, chain)):
+                totals = pending.get((day, dim, name))
                 if totals is None:
-                    self._pending_spend[(row.day, row.dim, row.name)] = [row.usd, row.requests, row.input_tokens, row.output_tokens]
+                    pending[(day, dim, name)] = [usd, 1, input_tokens, output_tokens]
                 else:
-                    totals[0] += row.usd
-                    totals[1] += row.requests
-                    totals[2] += row.input_tokens
-                    totals[3] += row.output_tokens
+                    totals[0] += usd
+                    totals[1] += 1
+                    totals[2] += input_tokens
+                    totals[3] += output_tokens
         for period, scope, spent, limit in due:
             log.warning("budget: %s %s spend is $%.4f of $%.2f (%.0f%%)", scope, period, spent, limit, 100 * spent / limit)
             await self._emit(HealthEvent("budget", now, scope=scope, model=model, reason=period,

@@ -93,8 +93,15 @@ class Walk:
         self.skipped: list[tuple[str, str]] = list(plan.skipped)
         self.first_reason: str | None = None
         self.first_failure: Failure | None = None
-        self.holder = uuid.uuid4().hex
+        self._holder = ""
         self.mode = ""  # attempt mode label, set by streaming rescue
+
+    @property
+    def holder(self) -> str:
+        """This walk's probe-lease id, made on first use: most walks never take a lease."""
+        if not self._holder:
+            self._holder = uuid.uuid4().hex
+        return self._holder
 
     async def run(self, call: Call[T]) -> Served[T]:
         """Try candidates in order until ``call`` succeeds; raises AllFailed."""
@@ -113,7 +120,8 @@ class Walk:
             try:
                 served, failure, action = await self._try_keys(target, leases, call)
             finally:
-                await self._release(leases)
+                if leases:
+                    await self._release(leases)
             if served is not None:
                 await self._on_served(served)
                 return served
@@ -141,14 +149,16 @@ class Walk:
                 c = self.ledger.cooldown(scopes[states.index(COOLING)])
                 key_reason = f"cooling:{c.kind if c else 'key'}"
                 continue
-            key_leases = await self._leases([s for s, st in zip(scopes, states) if st == HALF_OPEN])
+            half_open = [s for s, st in zip(scopes, states) if st == HALF_OPEN]
+            key_leases = await self._leases(half_open) if half_open else []
             if key_leases is None:
                 continue
             tried = True
             try:
                 served, failure, action = await self._retrying(target, key, leases + key_leases, call)
             finally:
-                await self._release(key_leases)
+                if key_leases:
+                    await self._release(key_leases)
             if served is not None or action != "next_key":
                 return served, failure, action
         if not tried:

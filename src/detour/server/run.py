@@ -125,7 +125,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         print(f"detour: {note}", flush=True)
     print(f"detour: serving on http://{host}:{port} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages, "
           f"status: /status, dashboard: /)", flush=True)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = getattr(logging, state.config.logging.level.upper(), logging.INFO)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from detour.redact import config_secrets, install
 
     install(config_secrets(state.config))
