@@ -41,8 +41,14 @@ class UpstreamError(Exception):
         self.headers = headers or {}
 
 
+_LOADED: dict[str, ModuleType] = {}
+
+
 def codec(protocol: str) -> ModuleType:
-    return importlib.import_module(CODECS[protocol])
+    mod = _LOADED.get(protocol)
+    if mod is None:  # imported on first use; import_module per request costs more than the lookup
+        mod = _LOADED[protocol] = importlib.import_module(CODECS[protocol])
+    return mod
 
 
 def flavor_for(provider: str) -> str:

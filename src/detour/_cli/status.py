@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
@@ -17,8 +16,6 @@ from detour._cli.statusline import (
     call,
     clock,
     reason_text,
-    status_line,
-    why,
 )
 from detour._cli.statusline import gateway_url as _gateway_url
 from detour._cli.statusline import print_line as _print_line
