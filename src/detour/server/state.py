@@ -103,14 +103,16 @@ class GatewayState:
         self._outcomes(result)
         if req.model == "detour":  # only chain requests move a chain's view; an explicit model is not a switch
             self._track(req.detour.get("chain") or "default", result)
-        log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
-                 door, req.model, served, attempts, status, elapsed * 1000)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
+                     door, req.model, served, attempts, status, elapsed * 1000)
 
     def observe_failure(self, door: str, req: Request, exc: Any, status: int, started: float) -> None:
         elapsed = time.perf_counter() - started
         self.metrics.request(door, "-", status, elapsed, len(exc.attempts), None, None)
-        log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f",
-                 door, req.model, len(exc.attempts), status, elapsed * 1000)
+        if log.isEnabledFor(logging.INFO):
+            log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f",
+                     door, req.model, len(exc.attempts), status, elapsed * 1000)
 
     def _outcomes(self, result: Any) -> None:
         if result is None:
