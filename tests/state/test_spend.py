@@ -138,3 +138,12 @@ async def test_usage_command_reads_the_store(fake: FakeProvider, tmp_path: Path)
     assert text.returncode == 0 and "By model" in text.stdout and "p1/a" in text.stdout and "0.0042" in text.stdout
     bad = usage("--since", "lately", "--config", str(config))
     assert bad.returncode == 1 and bad.stderr.startswith("error: --since 'lately'") and "Traceback" not in bad.stderr
+
+
+def test_utc_day_matches_gmtime_at_day_boundaries() -> None:
+    import time
+
+    from detour.spend import utc_day
+
+    for ts in (0.0, 86399.999, 86400.0, 1764201599.5, 1764201600.0, 1767225599.999, 1767225600.0, -0.5):
+        assert utc_day(ts) == time.strftime("%Y-%m-%d", time.gmtime(ts)), ts
