@@ -581,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="also profile detour under c50 with py-spy for SECONDS")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.md")
-    p.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md",
-                   help="README fragment to refresh (full runs with LiteLLM only)")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="also write the results as a markdown section to this file (full runs with LiteLLM only)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs)")
     p.add_argument("--max-noise", type=float, default=NOISE["limit"], metavar="CORES",
                    help="repeat a measurement when other processes used more than this many cores meanwhile "

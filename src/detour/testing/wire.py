@@ -1,6 +1,6 @@
 """Shared pieces of the fake providers' wire formats.
 
-Bodies are built by hand from docs/wire.md, never with detour's own codecs, so the codecs can be checked against them.
+Bodies are built by hand from the providers' documented wire formats, never with detour's own codecs, so the codecs can be checked against them.
 Each protocol module (``wire_openai``, ``wire_anthropic``, ``wire_gemini``) exposes the same functions:
 ``body``, ``frames``, ``error``, ``error_frame``, ``last_user_text``, ``ends_with_assistant``, plus ``ID_HEADER``
 and ``TERMINAL`` (the end-of-stream frame that ``B.no_done()`` drops, or ``None``).
