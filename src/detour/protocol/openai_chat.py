@@ -578,18 +578,24 @@ def _encode_document(p: DocumentPart, i: int) -> dict[str, Any]:
     return {"type": "file", "file": file}
 
 
-def _encode_assistant(m: Message, fl: Flavor) -> dict[str, Any]:
+def _split_assistant(parts: list[Part]) -> tuple[list[str], list[str], list[str], list[dict[str, Any]]]:
+    """An assistant turn's texts, refusals, reasoning texts and wire tool calls."""
     texts: list[str] = []
     refusals: list[str] = []
     thinking: list[str] = []
     calls: list[dict[str, Any]] = []
-    for p in m.content:
+    for p in parts:
         if isinstance(p, TextPart):
             (refusals if _is_refusal(p) else texts).append(p.text)
         elif isinstance(p, ToolCallPart):
             calls.append({"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}})
         elif isinstance(p, ThinkingPart) and p.text:
             thinking.append(p.text)
+    return texts, refusals, thinking, calls
+
+
+def _encode_assistant(m: Message, fl: Flavor) -> dict[str, Any]:
+    texts, refusals, thinking, calls = _split_assistant(m.content)
     msg: dict[str, Any] = {"role": "assistant", "content": _assistant_content(texts, bool(calls or refusals))}
     if calls:
         msg["tool_calls"] = calls
@@ -664,17 +670,7 @@ def encode_response(resp: Response, model: str) -> dict[str, Any]:
     """Response -> a chat.completion for an OpenAI client."""
     if resp.finish_reason == "error":
         raise ValueError("finish_reason: a Response that ended in an error must be sent with encode_error")
-    texts: list[str] = []
-    refusals: list[str] = []
-    thinking: list[str] = []
-    calls: list[dict[str, Any]] = []
-    for p in resp.content:
-        if isinstance(p, TextPart):
-            (refusals if _is_refusal(p) else texts).append(p.text)
-        elif isinstance(p, ToolCallPart):
-            calls.append({"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}})
-        elif isinstance(p, ThinkingPart) and p.text:
-            thinking.append(p.text)
+    texts, refusals, thinking, calls = _split_assistant(resp.content)
     refusal = "".join(refusals) or resp.provider_details.get("refusal") or None
     message: dict[str, Any] = {
         "role": "assistant",
