@@ -63,3 +63,12 @@ def test_status_model_health_and_manual_reset(make_gateway, fake):
     cleared = httpx.post(gw.url + "/reset", json={"model": "ant/claude-x"}).json()["cleared"]
     assert "model:ant/claude-x" in cleared
     assert gw.get("/status").json()["models"]["ant/claude-x"]["state"] == "ok"
+
+
+def test_a_chain_without_models_says_how_to_add_one(make_gateway):
+    import httpx
+
+    gw = make_gateway(model={})
+    resp = httpx.post(gw.url + "/v1/chat/completions", json={"model": "detour", "messages": [{"role": "user", "content": "hi"}]})
+    assert resp.status_code == 503
+    assert "has no models" in resp.json()["error"]["message"] and "detour.json" in resp.json()["error"]["message"]

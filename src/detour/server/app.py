@@ -105,6 +105,9 @@ class Gateway:
         try:
             req = door.codec.decode_request(data, headers)
             self._target(req)
+        except names.NoModels as exc:
+            await self._error(send, door, 503, str(exc), kind="not_found")
+            return None
         except names.UnknownModel as exc:
             await self._error(send, door, 404, str(exc), kind="not_found")
             return None

@@ -17,6 +17,10 @@ class UnknownModel(Exception):
         self.suggestions = suggestions
 
 
+class NoModels(Exception):
+    """The chain asked for has no models: a gateway set-up problem, not the client's."""
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     chain: str | None  # a chain name ("default" for the model block)
@@ -24,10 +28,12 @@ class Target:
 
 
 def resolve(name: str, config: Any, catalog: Any, providers: Any) -> Target:
-    if not name or name in CHAIN_ALIASES:
-        return Target("default", None)
-    if name in config.chains:
-        return Target(name, None)
+    if not name or name in CHAIN_ALIASES or name in config.chains:
+        chain = name if name in config.chains else "default"
+        if not (config.model if chain == "default" else config.chains[chain]).models:
+            raise NoModels(f"chain {chain!r} has no models: set an API key (e.g. ANTHROPIC_API_KEY or "
+                           "OPENAI_API_KEY) or write a detour.json with a \"model\" block, then restart detour serve")
+        return Target(chain, None)
     if "/" in name:
         provider = name.split("/", 1)[0]
         if catalog.get(name) is not None or provider in providers or provider in config.provider:
