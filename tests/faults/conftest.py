@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +21,9 @@ import anthropic
 import httpx
 import openai
 import pytest
-import uvicorn
 
 from detour.testing import FakeProvider
+from tests.server.conftest import Gateway, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -43,12 +41,6 @@ PROTOCOLS = ["openai", "anthropic", "gemini"]
 
 # short deadlines: silent/stalled upstreams must be given up quickly (bounded by these, not by the test)
 FAST_TIMEOUTS = {"connect": "2s", "firstToken": "1s", "firstTokenReasoning": "1s", "idle": "1s", "total": "2s"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def providers(fake_url: str, keys: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -101,36 +93,6 @@ def chain_config(fake_url: str, chain: Chain, *, keys: dict[str, Any] | None = N
                               "discovery": False}
     config.update(overrides)
     return config
-
-
-class Gateway:
-    """The gateway ASGI app on uvicorn in a thread (same process: fast to start, sees the same fakes)."""
-
-    def __init__(self, config_path: Path) -> None:
-        from detour.server.run import create_app
-
-        self.app = create_app(str(config_path), discover=False)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(cfg)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> Gateway:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10)
 
 
 class ServeProcess:

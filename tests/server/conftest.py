@@ -56,7 +56,7 @@ class Gateway:
 
     def start(self) -> "Gateway":
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 15
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("gateway did not start")
