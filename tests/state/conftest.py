@@ -7,7 +7,6 @@ Every test gets its own key prefix.
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -19,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from detour.testing import FakeProvider
-from tests.server.conftest import Gateway, free_port, gateway_config
+from tests.server.conftest import Gateway, fake, free_port, gateway_config, make_gateway  # noqa: F401 - shared fixtures
 
 __all__ = ["Gateway", "RedisServer", "free_port", "gateway_config", "poll"]
 
@@ -97,27 +95,3 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeProvider]:
-    fake = FakeProvider.start_in_thread()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
-def make_gateway(tmp_path: Path, fake: FakeProvider) -> Iterator[Any]:
-    """Gateways in this process, each with its own Router and store (overrides as in gateway_config)."""
-    started: list[Gateway] = []
-
-    def make(**overrides: Any) -> Gateway:
-        path = tmp_path / f"detour-{len(started)}.json"
-        path.write_text(json.dumps(gateway_config(fake, **overrides)))
-        gw = Gateway(path).start()
-        started.append(gw)
-        return gw
-
-    yield make
-    for gw in started:
-        gw.stop()
