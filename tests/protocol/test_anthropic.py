@@ -579,7 +579,8 @@ def test_decode_response_maps_blocks_usage_and_stop() -> None:
     )
     back = A.encode_response(resp, body["model"])
     SDKMessage.model_validate(back)
-    assert back["content"] == body["content"] and back["usage"] == body["usage"] and back["id"] == body["id"]
+    assert back["content"] == body["content"] and back["usage"] == body["usage"]
+    assert back["id"].startswith("msg_") and back["id"] != body["id"]  # a fresh id per answer, never the upstream's
 
 
 @pytest.mark.parametrize(
@@ -639,7 +640,7 @@ def test_encode_response_from_another_provider() -> None:
     )  # fmt: skip
     body = A.encode_response(resp, "claude-alias")
     SDKMessage.model_validate(body)
-    assert body["id"] == "msg_chatcmpl-9" and body["model"] == "claude-alias"
+    assert body["id"].startswith("msg_") and "chatcmpl" not in body["id"] and body["model"] == "claude-alias"
     assert body["content"][0] == {
         "type": "thinking",
         "thinking": "unsigned",
@@ -777,7 +778,8 @@ def test_sdk_stream_accumulates_the_encoded_stream(server: type[_Handler]) -> No
     server.reply = (200, "text/event-stream", encode_events(sample_events()))
     with sdk(server).messages.stream(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}]) as stream:
         message = stream.get_final_message()
-    assert message.id == "msg_up-1" and message.model == "claude-alias" and message.stop_reason == "tool_use"
+    assert message.id.startswith("msg_") and message.id != "msg_up-1"
+    assert message.model == "claude-alias" and message.stop_reason == "tool_use"
     dumped = [b.model_dump(exclude_none=True) for b in message.content]
     assert dumped == [
         {"type": "thinking", "thinking": "Hmm ok", "signature": "sig"},
@@ -855,6 +857,8 @@ def test_anthropic_stream_round_trips_through_neutral_events() -> None:
     again, decoder = decode_all([encode_events(events, "m")])
     assert decoder.done
     strip = [e for e in again if not isinstance(e, UsageEvent)]
+    assert isinstance(strip[0], Start) and strip[0].id != events[0].id  # the encoder mints its own message id
+    strip[0] = events[0]
     assert strip == [e for e in events if not isinstance(e, UsageEvent)]
 
 
@@ -877,7 +881,10 @@ def test_response_events_through_the_stream_codec_rebuild_the_response(kinds: li
     acc = Accumulator()
     for e in events:
         acc.add(e)
-    assert decoder.done and acc.response() == resp
+    rebuilt = acc.response()
+    assert rebuilt.id.startswith("msg_") and rebuilt.id != resp.id  # a fresh message id per answer
+    rebuilt.id = resp.id
+    assert decoder.done and rebuilt == resp
 
 
 # ================================================================ errors

@@ -239,7 +239,7 @@ def test_thought_signatures_survive_a_gemini_turn_and_are_replaced_when_lost_els
     ]
     next_turn = gemini.encode_request(Request("m", history), "m")
     assert next_turn["contents"][1]["parts"] == [
-        {"functionCall": {"name": "f", "args": {"q": 1}, "id": "call_0"}, "thoughtSignature": sig}
+        {"functionCall": {"name": "f", "args": {"q": 1}, "id": answer.tool_calls()[0].id}, "thoughtSignature": sig}
     ]
     # openai_chat has no field for signatures: after an OpenAI leg the call carries Google's validator-skip value
     via_openai = openai_chat.decode_request(openai_chat.encode_request(Request("m", history), "gpt-x"))

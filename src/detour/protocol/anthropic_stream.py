@@ -236,10 +236,10 @@ def decode_response(body: dict[str, Any]) -> Response:
     )
 
 
-def message_id(response_id: str | None) -> str:
-    if response_id and response_id.startswith("msg_"):
-        return response_id
-    return f"msg_{response_id or uuid.uuid4().hex}"
+def message_id(response_id: str | None = None) -> str:
+    """A fresh ``msg_`` id per answer, whatever the upstream sent: an upstream that repeats its ids (or
+    sends none) must not make the client merge separate turns."""
+    return "msg_" + uuid.uuid4().hex[:24]
 
 
 def _response_block(part: Part) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ from .messages import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    new_call_id,
 )
 
 __all__ = [
@@ -660,7 +661,6 @@ def decode_response(body: dict[str, Any] | list[Any]) -> Response:
 
 def _response_parts(parts: list[Any]) -> list[Part]:
     out: list[Part] = []
-    calls = 0
     for part in parts:
         if not isinstance(part, dict):
             continue
@@ -674,12 +674,11 @@ def _response_parts(parts: list[Any]) -> list[Part]:
             call = part["functionCall"]
             out.append(
                 ToolCallPart(
-                    str(call.get("id") or f"call_{calls}"),
+                    str(call.get("id") or new_call_id()),
                     str(call.get("name") or ""),
                     compact_json(call.get("args") or {}),
                 )
             )
-            calls += 1
         elif isinstance(part.get("text"), str) and part["text"]:
             out.append(TextPart(part["text"]))
         elif isinstance(part.get("inlineData"), dict):

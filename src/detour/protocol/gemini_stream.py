@@ -29,6 +29,7 @@ from .messages import (
     ToolCallStart,
     Usage,
     UsageEvent,
+    new_call_id,
 )
 from .sse import SSEParser, encode
 
@@ -283,7 +284,7 @@ class StreamDecoder:
 
     def _function_call(self, call: dict[str, Any], out: list[Event]) -> None:
         index = self._new(None)
-        call_id = str(call.get("id") or f"call_{self._calls}")
+        call_id = str(call.get("id") or new_call_id())
         self._calls += 1
         out.append(ToolCallStart(index, call_id, str(call.get("name") or "")))
         out.append(ToolCallDelta(index, compact_json(call.get("args") or {})))

@@ -13,11 +13,20 @@ Tool-call arguments are kept as the JSON *text* so a same-protocol pass-through 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, Union
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id for an upstream that sent none: unique across a conversation, never positional
+    (a repeated ``call_0`` makes agents such as Claude Code pair a new result with an old call)."""
+    return "call_" + uuid.uuid4().hex[:24]
 
 
 # ---------------------------------------------------------------- content parts

@@ -15,7 +15,6 @@ Malformed client input raises ``ValueError`` whose message starts with the JSON 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from detour.protocol.messages import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
+    new_call_id,
 )
 from detour.protocol.openai_chat_stream import (
     StreamDecoder,
@@ -656,13 +656,13 @@ def _response_parts(msg: dict[str, Any]) -> list[Part]:
         parts.append(TextPart(content))
     elif isinstance(content, list):  # some compatible servers return text parts here
         parts += [TextPart(p["text"]) for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-    for tc in msg.get("tool_calls") or ():
+    calls = msg.get("tool_calls")
+    for tc in calls or ():
         fn = tc.get("function") or {}
-        call_id = tc.get("id") or "call_" + uuid.uuid4().hex[:24]
-        parts.append(ToolCallPart(call_id, fn.get("name") or "", fn.get("arguments") or "{}"))
+        parts.append(ToolCallPart(tc.get("id") or new_call_id(), fn.get("name") or "", fn.get("arguments") or "{}"))
     fc = msg.get("function_call")
-    if fc:
-        parts.append(ToolCallPart("call_" + uuid.uuid4().hex[:24], fc.get("name") or "", fc.get("arguments") or "{}"))
+    if fc and not calls:  # llama.cpp-style servers send both for one call: the legacy field is a copy
+        parts.append(ToolCallPart(new_call_id(), fc.get("name") or "", fc.get("arguments") or "{}"))
     return parts
 
 

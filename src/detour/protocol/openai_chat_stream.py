@@ -29,6 +29,7 @@ from detour.protocol.messages import (
     ToolCallStart,
     Usage,
     UsageEvent,
+    new_call_id,
 )
 from detour.protocol.sse import SSEParser
 
@@ -152,6 +153,7 @@ class StreamDecoder:
         "_details",
         "_ended",
         "_finish",
+        "_modern",
         "_next",
         "_open",
         "_refusal",
@@ -172,6 +174,7 @@ class StreamDecoder:
         self._cur: str | None = None  # kind of the part being streamed: text / thinking / tool
         self._cur_index = -1
         self._tools: dict[int, int] = {}  # upstream tool_calls[].index -> neutral part index
+        self._modern = False  # a tool_calls delta was seen: any function_call is its legacy duplicate
         self._open: list[int] = []
         self._finish: FinishReason | None = None
         self._details: dict[str, Any] | None = None
@@ -257,11 +260,15 @@ class StreamDecoder:
         if refusal:
             self._refusal.append(refusal)
             self._text(refusal, out)
-        for pos, tc in enumerate(delta.get("tool_calls") or ()):
-            self._tool(tc, pos, out)
-        fc = delta.get("function_call")
-        if fc:
-            self._tool({"index": 0, "function": fc}, 0, out)
+        calls = delta.get("tool_calls")
+        if calls:
+            self._modern = True
+            for pos, tc in enumerate(calls):
+                self._tool(tc, pos, out)
+        elif not self._modern:  # legacy function_call only when the stream never carried tool_calls:
+            fc = delta.get("function_call")  # llama.cpp-style servers repeat each tool_calls delta there
+            if fc:
+                self._tool({"index": 0, "function": fc}, 0, out)
         raw_finish = choice.get("finish_reason")
         if raw_finish:
             self._on_finish(raw_finish, obj, out)
@@ -293,7 +300,7 @@ class StreamDecoder:
             self._end_tools(out)  # a new tool index starts: the previous call is complete
             idx = self._tools[upstream] = self._alloc("tool")
             self._open.append(idx)
-            out.append(ToolCallStart(idx, tc.get("id") or f"call_{uuid.uuid4().hex[:24]}", fn.get("name") or ""))
+            out.append(ToolCallStart(idx, tc.get("id") or new_call_id(), fn.get("name") or ""))
         args = fn.get("arguments")
         if args:
             out.append(ToolCallDelta(idx, args))
@@ -333,7 +340,9 @@ _NULL_FINISH = b',"finish_reason":null}]}\n\n'
 
 
 def new_completion_id(upstream: str = "") -> str:
-    return upstream if upstream.startswith("chatcmpl-") else "chatcmpl-" + uuid.uuid4().hex
+    """A fresh id per answer: the upstream's is not reused, since local servers repeat theirs (Ollama's
+    ``chatcmpl-<n>`` has three digits) and a client that sees one id twice merges two turns."""
+    return "chatcmpl-" + uuid.uuid4().hex
 
 
 class StreamEncoder:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from detour.testing.dialects import LocalServer, dialect
 from detour.testing.wire import Content, ErrorSpec, ToolCall, module
 
 FaultKind = Literal["cut", "stall", "malformed", "no_done", "midstream", "slow_first"]
@@ -130,6 +131,11 @@ class RejectPrefill(Behavior):
 _LLM = ("openai", "anthropic", "gemini")
 
 
+def _server(name: str | None) -> str | None:
+    dialect(name)  # an unknown server name fails here, naming the known ones
+    return name
+
+
 def _reply(text: str, chunks: int, fault: Fault) -> Reply:
     return Reply(Content(text=text, chunks=chunks), fault=fault)
 
@@ -139,22 +145,31 @@ class B:
 
     @staticmethod
     def text(
-        text: str = "ok", *, chunks: int = 5, usage: tuple[int, int] | None = None, delay: float = 0.0
+        text: str = "ok", *, chunks: int = 5, usage: tuple[int, int] | None = None, delay: float = 0.0,
+        server: LocalServer | None = None,
     ) -> Behavior:
-        """Success; streaming splits ``text`` into ``chunks`` deltas; ``delay`` seconds before the response."""
-        return Reply(Content(text=text, chunks=chunks, usage=usage and (usage[0], usage[1])), delay=delay)
+        """Success; streaming splits ``text`` into ``chunks`` deltas; ``delay`` seconds before the response.
+        ``server`` renders a Chat Completions reply the way that local server does (``detour.testing.dialects``)."""
+        content = Content(text=text, chunks=chunks, usage=usage and (usage[0], usage[1]), server=_server(server))
+        return Reply(content, delay=delay)
 
     @staticmethod
     def tool_call(
-        name: str, arguments: dict[str, Any], *, id: str | None = None, text: str | None = None, chunks: int = 3
+        name: str, arguments: dict[str, Any], *, id: str | None = None, text: str | None = None, chunks: int = 3,
+        server: LocalServer | None = None,
     ) -> Behavior:
-        """A tool/function call (with optional leading text)."""
-        return Reply(Content(text=text, chunks=chunks, tool=ToolCall(name, arguments, id), finish="tool_calls"))
+        """A tool/function call (with optional leading text); ``server="llama-cpp-python"`` also sends the
+        legacy ``function_call`` beside ``tool_calls``, as that server does."""
+        tool = ToolCall(name, arguments, id)
+        return Reply(Content(text=text, chunks=chunks, tool=tool, finish="tool_calls", server=_server(server)))
 
     @staticmethod
-    def thinking(thought: str, text: str = "ok", *, signature: str = "sig", chunks: int = 5) -> Behavior:
-        """Reasoning then text: Anthropic thinking + signature, OpenAI ``reasoning_content``, Gemini thought parts."""
-        return Reply(Content(text=text, chunks=chunks, thinking=thought, signature=signature))
+    def thinking(
+        thought: str, text: str = "ok", *, signature: str = "sig", chunks: int = 5, server: LocalServer | None = None
+    ) -> Behavior:
+        """Reasoning then text: Anthropic thinking + signature, OpenAI ``reasoning_content`` (vLLM: ``reasoning``),
+        Gemini thought parts."""
+        return Reply(Content(text=text, chunks=chunks, thinking=thought, signature=signature, server=_server(server)))
 
     @staticmethod
     def rate_limit(

@@ -54,6 +54,34 @@ def lmstudio_models(models: list[LocalModel]) -> dict[str, Any]:
     return {"object": "list", "data": [lmstudio_model(m) for m in models]}
 
 
+def llamacpp_models(models: list[LocalModel]) -> dict[str, Any]:
+    """llama.cpp's server ``GET /v1/models``: the id is the model path (or ``--alias``), ``meta`` holds the served
+    and trained context, and an Ollama-style ``models`` array rides beside ``data`` (tools/server, as served by
+    recent builds; shape seen in llama.cpp's own README and in captured responses)."""
+    data = [{"id": m.id, "aliases": [m.id], "tags": [], "object": "model", "created": 1700000000, "owned_by": "llamacpp",
+             "meta": {"vocab_type": 2, "n_vocab": 262144, "n_ctx_train": max(m.context_length, 131072),
+                      "n_ctx": m.context_length, "n_embd": 640, "n_params": 268098176, "size": 291614720}}
+            for m in models]
+    listing = [{"name": m.id, "model": m.id, "modified_at": "", "size": "", "digest": "", "type": "model",
+                "description": "", "tags": [""], "capabilities": ["completion"], "parameters": "",
+                "details": {"parent_model": "", "format": "gguf", "family": "", "families": [""],
+                            "parameter_size": "", "quantization_level": ""}} for m in models]
+    return {"models": listing, "object": "list", "data": data}
+
+
+def vllm_models(models: list[LocalModel]) -> dict[str, Any]:
+    """vLLM's ``GET /v1/models`` (vllm/entrypoints/openai/protocol.py ``ModelCard``): ``owned_by: vllm``, the served
+    name, its ``root`` checkpoint and ``max_model_len``."""
+    return {"object": "list", "data": [
+        {"id": m.id, "object": "model", "created": 1700000000, "owned_by": "vllm", "root": m.id, "parent": None,
+         "max_model_len": m.context_length,
+         "permission": [{"id": f"modelperm-{hashlib.sha1(m.id.encode()).hexdigest()[:24]}", "object": "model_permission",
+                         "created": 1700000000, "allow_create_engine": False, "allow_sampling": True,
+                         "allow_logprobs": True, "allow_search_indices": False, "allow_view": True,
+                         "allow_fine_tuning": False, "organization": "*", "group": None, "is_blocking": False}]}
+        for m in models]}
+
+
 def openai_models(ids: list[str]) -> dict[str, Any]:
     return {"object": "list", "data": [{"id": i, "object": "model", "created": 1700000000, "owned_by": "fake"} for i in ids]}
 

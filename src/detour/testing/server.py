@@ -15,12 +15,19 @@ import orjson
 
 from detour.testing import discovery, wire_anthropic, wire_gemini, wire_openai
 from detour.testing.behaviors import B, Behavior, Recorded, script_from_spec
+from detour.testing.dialects import LocalServer, dialect
 from detour.testing.discovery import LocalModel
 from detour.testing.http import HttpServer, Request, Step, response
 from detour.testing.render import error_response, plan
 from detour.testing.wire import Ctx, ErrorSpec
 
 _WIRES = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini}
+# the GET paths a local server of each kind answers (model listings); any other GET is its 404
+_LISTINGS: dict[str, tuple[str, ...]] = {
+    "llama.cpp": ("/v1/models", "/models"), "llama-cpp-python": ("/v1/models",), "vllm": ("/v1/models",),
+    "ollama": ("/api/tags", "/api/version", "/v1/models"),
+    "lmstudio": ("/api/v0/", "/v1/models"),
+}
 _JSON = [("content-type", "application/json")]
 
 
@@ -57,8 +64,12 @@ class FakeProvider:
         latency: float = 0.0,
         default: Behavior | None = None,
         local_models: Iterable[LocalModel | str | dict[str, Any]] = (),
+        local_server: LocalServer | None = None,
         record: bool = True,
     ) -> None:
+        """``local_server`` makes the model-listing endpoints answer as that server does: "llama.cpp" and "vllm"
+        serve only ``/v1/models`` (in their shapes), "ollama" only its ``/api`` listing, "lmstudio" its
+        ``/api/v0`` one; with ``None`` every listing answers."""
         self.host, self.latency, self.record = host, latency, record
         self.default: Behavior = default or B.text()
         self.requests: list[Recorded] = []
@@ -66,6 +77,8 @@ class FakeProvider:
         self._counts: Counter[str | None] = Counter()
         self._scripts: dict[str, _Script] = {}
         self._local: list[LocalModel] = [LocalModel.of(m) for m in local_models]
+        dialect(local_server)
+        self.local_server = local_server
         self._http = HttpServer(self._handle)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -199,6 +212,13 @@ class FakeProvider:
 
     def _get(self, req: Request) -> list[Step]:
         path, ids = req.path.rstrip("/"), self._model_ids()
+        served = _LISTINGS.get(self.local_server or "")
+        if served is not None and not path.startswith(served):
+            return _json({"error": {"code": 404, "message": "File Not Found", "type": "not_found_error"}}, 404)
+        if self.local_server == "llama.cpp" and path.endswith("/models"):
+            return self._discover(req, "llama.cpp", discovery.llamacpp_models(self._local_or(ids)))
+        if self.local_server == "vllm" and path.endswith("/models"):
+            return self._discover(req, "vllm", discovery.vllm_models(self._local_or(ids)))
         if path.endswith("/api/v0/models"):
             return self._discover(req, "lmstudio", discovery.lmstudio_models(self._local))
         if path.startswith("/api/v0/models/"):
@@ -216,6 +236,9 @@ class FakeProvider:
             return self._discover(req, "openai", discovery.openai_models(ids))
         return _json({"error": {"message": f"no route for GET {req.path}", "type": "invalid_request_error",
                                 "param": None, "code": "unknown_url"}}, 404)
+
+    def _local_or(self, ids: list[str]) -> list[LocalModel]:
+        return self._local or [LocalModel(i) for i in ids]
 
     def _model_ids(self) -> list[str]:
         ids = [m.id for m in self._local]

@@ -49,6 +49,7 @@ class Content:
     finish: Finish = "stop"
     prompt_blocked: bool = False
     usage: tuple[int, int] | None = None
+    server: str | None = None  # a local server's dialect (detour.testing.dialects) for Chat Completions replies
 
 
 @dataclass(frozen=True, slots=True)

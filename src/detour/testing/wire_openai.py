@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from detour.testing.dialects import Dialect, dialect
 from detour.testing.wire import (
     Content,
     Ctx,
@@ -28,8 +29,9 @@ _PREFILL = (
 )
 
 
-def _id(ctx: Ctx) -> str:
-    return f"chatcmpl-fake{ctx.seq:010d}"
+def _id(c: Content, ctx: Ctx) -> str:
+    d = dialect(c.server)
+    return d.fixed_id if d is not None and d.fixed_id else f"chatcmpl-fake{ctx.seq:010d}"
 
 
 def _call_id(c: Content, ctx: Ctx) -> str:
@@ -54,66 +56,115 @@ def usage(c: Content, ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def _message(c: Content, ctx: Ctx) -> dict[str, Any]:
+def _timings(c: Content, ctx: Ctx) -> dict[str, Any]:
+    """llama.cpp's non-standard ``timings`` object (server-task.cpp ``result_timings::to_json``)."""
+    out, _ = output_tokens(c)
+    return {"prompt_n": input_tokens(c, ctx), "prompt_ms": 12.5, "prompt_per_token_ms": 1.25,
+            "prompt_per_second": 800.0, "predicted_n": out, "predicted_ms": 40.0,
+            "predicted_per_token_ms": 4.0, "predicted_per_second": 250.0}
+
+
+def _message(c: Content, ctx: Ctx, d: Dialect | None) -> dict[str, Any]:
     msg: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+    if d is not None:
+        msg = {"role": "assistant", "content": c.text}
     if c.thinking is not None:
-        msg["reasoning_content"] = c.thinking
+        msg[d.reasoning_field if d else "reasoning_content"] = c.thinking
     if c.tool is not None:
         fn = {"name": c.tool.name, "arguments": dumps(c.tool.arguments).decode()}
         msg["tool_calls"] = [{"id": _call_id(c, ctx), "type": "function", "function": fn}]
+        if d is not None and d.legacy_function_call:
+            msg["content"] = None
+            msg["function_call"] = dict(fn)
     return msg
 
 
 def body(c: Content, ctx: Ctx) -> dict[str, Any]:
     """A non-streaming ``chat.completion``."""
-    choice = {"index": 0, "message": _message(c, ctx), "logprobs": None, "finish_reason": _FINISH[c.finish]}
-    return {
-        "id": _id(ctx),
+    d = dialect(c.server)
+    choice = {"index": 0, "message": _message(c, ctx, d), "logprobs": None, "finish_reason": _FINISH[c.finish]}
+    out: dict[str, Any] = {
+        "id": _id(c, ctx),
         "object": "chat.completion",
         "created": ctx.created,
         "model": ctx.model,
         "choices": [choice],
         "usage": usage(c, ctx),
-        "service_tier": "default",
-        "system_fingerprint": "fp_fake",
     }
+    if d is None:
+        out["service_tier"] = "default"
+    fingerprint = d.system_fingerprint if d is not None else "fp_fake"
+    if fingerprint:
+        out["system_fingerprint"] = fingerprint
+    if d is not None and d.timings:
+        out["timings"] = _timings(c, ctx)
+    return out
 
 
-def _chunk(ctx: Ctx, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    chunk: dict[str, Any] = {
-        "id": _id(ctx),
-        "object": "chat.completion.chunk",
-        "created": ctx.created,
-        "model": ctx.model,
-        "system_fingerprint": "fp_fake",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    if ctx.include_usage:
-        chunk["usage"] = None
-    return b"data: " + dumps(chunk) + b"\n\n"
+class _Chunks:
+    """Chunk framing for one streamed answer in one dialect."""
+
+    def __init__(self, c: Content, ctx: Ctx) -> None:
+        self.c, self.ctx, self.d = c, ctx, dialect(c.server)
+        self.id = _id(c, ctx)
+        self.fingerprint = self.d.system_fingerprint if self.d is not None else "fp_fake"
+
+    def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
+        chunk: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.ctx.created,
+                                 "model": self.ctx.model}
+        if self.fingerprint:
+            chunk["system_fingerprint"] = self.fingerprint
+        chunk["choices"] = choices
+        return chunk
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        if self.d is not None and self.d.null_fields and self.c.tool is not None:
+            delta = {"role": None, "content": None, "function_call": None, "tool_calls": None, **delta}
+        elif self.d is not None and self.d.whole_tool_call:  # Ollama: every delta names the role
+            delta = {"role": "assistant", "content": "", **delta}
+        chunk = self._envelope([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}])
+        if self.ctx.include_usage and self.d is None:
+            chunk["usage"] = None
+        chunk.update(extra)
+        return b"data: " + dumps(chunk) + b"\n\n"
+
+    def usage(self, **extra: Any) -> bytes:
+        return b"data: " + dumps({**self._envelope([]), "usage": usage(self.c, self.ctx), **extra}) + b"\n\n"
 
 
-def _tool_frames(c: Content, ctx: Ctx) -> list[Frame]:
+def _tool_frames(ch: _Chunks) -> list[Frame]:
+    c, ctx, d = ch.c, ch.ctx, ch.d
     assert c.tool is not None
-    first = {"index": 0, "id": _call_id(c, ctx), "type": "function", "function": {"name": c.tool.name, "arguments": ""}}
-    out = [Frame(_chunk(ctx, {"tool_calls": [first]}), True)]
-    for piece in split(dumps(c.tool.arguments).decode(), c.chunks):
-        out.append(Frame(_chunk(ctx, {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), True))
+    name, args = c.tool.name, dumps(c.tool.arguments).decode()
+    head = {"index": 0, "id": _call_id(c, ctx), "type": "function"}
+    if d is not None and d.whole_tool_call:
+        return [Frame(ch.chunk({"tool_calls": [{**head, "function": {"name": name, "arguments": args}}]}), True)]
+    if d is not None and d.legacy_function_call:  # the name and the id ride on every delta, twice over
+        return [Frame(ch.chunk({"function_call": {"name": name, "arguments": piece},
+                                "tool_calls": [{**head, "function": {"name": name, "arguments": piece}}]}), True)
+                for piece in split(args, c.chunks)]
+    out = [Frame(ch.chunk({"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]}), True)]
+    for piece in split(args, c.chunks):
+        out.append(Frame(ch.chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}), True))
     return out
 
 
 def frames(c: Content, ctx: Ctx) -> list[Frame]:
     """The SSE events of a streamed completion, ending with ``data: [DONE]``."""
-    out = [Frame(_chunk(ctx, {"role": "assistant", "content": "", "refusal": None}))]
-    out += [Frame(_chunk(ctx, {"reasoning_content": p}), True) for p in split(c.thinking or "", c.chunks)]
-    out += [Frame(_chunk(ctx, {"content": p}), True) for p in split(c.text or "", c.chunks)]
+    ch = _Chunks(c, ctx)
+    d = ch.d
+    first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None} if d is None else {"role": "assistant"}
+    out = [Frame(ch.chunk(first))]
+    reasoning = d.reasoning_field if d is not None else "reasoning_content"
+    out += [Frame(ch.chunk({reasoning: p}), True) for p in split(c.thinking or "", c.chunks)]
+    out += [Frame(ch.chunk({"content": p}), True) for p in split(c.text or "", c.chunks)]
     if c.tool is not None:
-        out += _tool_frames(c, ctx)
-    out.append(Frame(_chunk(ctx, {}, _FINISH[c.finish])))
-    if ctx.include_usage:
-        last = {"id": _id(ctx), "object": "chat.completion.chunk", "created": ctx.created, "model": ctx.model,
-                "system_fingerprint": "fp_fake", "choices": [], "usage": usage(c, ctx)}
-        out.append(Frame(b"data: " + dumps(last) + b"\n\n"))
+        out += _tool_frames(ch)
+    usage_chunk = ctx.include_usage and (d is None or d.stream_usage)
+    timings = {"timings": _timings(c, ctx)} if d is not None and d.timings else {}
+    out.append(Frame(ch.chunk({}, _FINISH[c.finish], **({} if usage_chunk else timings))))
+    if usage_chunk:
+        out.append(Frame(ch.usage(**timings)))
     out.append(Frame(_DONE))
     return out
 
