@@ -42,3 +42,15 @@ def test_chat_sync(threaded_fake: FakeProvider) -> None:
     router = Router(config(threaded_fake), catalog=False)
     assert router.chat_sync(request()).response.text() == "sync hello"
     assert router.chat_sync(request()).response.text() == "sync hello"  # a second event loop works too
+
+
+def test_printing_a_result_prints_the_answer_text(threaded_fake: FakeProvider, capsys: pytest.CaptureFixture[str]) -> None:
+    threaded_fake.script("a", B.text("the answer, and nothing else"))
+    print(detour.complete(messages=[{"role": "user", "content": "hi"}], model="detour", config=config(threaded_fake)))
+    assert capsys.readouterr().out == "the answer, and nothing else\n"
+
+
+def test_printing_a_tool_call_result_names_the_call(threaded_fake: FakeProvider) -> None:
+    threaded_fake.script("a", B.tool_call("get_weather", {"city": "Paris"}))
+    result = detour.complete(messages=[{"role": "user", "content": "weather?"}], model="detour", config=config(threaded_fake))
+    assert str(result) == 'get_weather({"city":"Paris"})'

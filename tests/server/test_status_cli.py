@@ -14,7 +14,7 @@ import httpx
 import openai
 
 from detour.testing import B
-from tests.server.conftest import free_port
+from tests.server.conftest import CAPS, free_port, gateway_config
 
 DETOUR = Path(sys.executable).with_name("detour")
 
@@ -163,3 +163,25 @@ def test_models_shows_live_health_from_the_gateway(make_gateway, fake, tmp_path)
     table = subprocess.run([sys.executable, "-m", "detour", "models", "--config", str(config)],
                            capture_output=True, text=True, env=env, timeout=60).stdout
     assert "cooling→" in next(line for line in table.splitlines() if line.startswith("ant/claude-x"))
+
+
+def test_piped_full_view_is_not_cut_at_80_columns(make_gateway, fake):
+    """Without a terminal (and without COLUMNS) rich would draw 80 columns and cut or fold the cells."""
+    primary, fallback = "claude-sonnet-4-5-20250929-team-deployment-eu", "gpt-5-codex-2025-09-15-team-deployment-eu"
+    fake.script(primary, B.rate_limit(retry_after=600))
+    base = gateway_config(fake)
+    base["provider"]["ant"]["models"] = {primary: dict(CAPS)}
+    base["provider"]["oai"]["models"] = {fallback: dict(CAPS)}
+    gw = make_gateway(provider=base["provider"], model={"primary": f"ant/{primary}", "fallback": [f"oai/{fallback}"]})
+    assert ask(gw.url) == f"oai/{fallback}"
+    env = {k: v for k, v in os.environ.items() if k not in ("DETOUR_URL", "DETOUR_API_KEY", "COLUMNS", "LINES")}
+    res = subprocess.run([str(DETOUR), "status", "--url", gw.url], check=False, capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert "…" not in res.stdout
+    chain_row = next(line for line in lines if line.lstrip("│ ").startswith("default"))
+    assert f"ant/{primary}" in chain_row and f"oai/{fallback}" in chain_row and "rate-limited" in chain_row
+    model_row = next(line for line in lines if f"ant/{primary}" in line and "cooling" in line)
+    assert "rate_limited" in model_row
+    assert 80 < max(len(line) for line in lines) < 1000  # as wide as the content, not padded out

@@ -144,6 +144,18 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def rich_console() -> Any:
+    """A rich Console for tables. Piped (no terminal, no COLUMNS) it is as wide as the content needs.
+
+    rich assumes 80 columns when stdout is not a terminal, and would cut cells with `…` or fold them.
+    """
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=100_000)
+
+
 def table(columns: tuple[str, ...], rows: list[list[str]], title: str | None = None) -> None:
     """Plain aligned columns: rich's Table costs ~2 ms a row, too slow for `detour models` start-up."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from detour._cli.common import fail
+from detour._cli.common import fail, rich_console
 from detour._cli.statusline import (
     URL_HELP,
     BadURL,
@@ -159,9 +159,7 @@ def register(app: typer.Typer) -> None:
 
             print_json(status)
             return
-        from rich.console import Console
-
-        Console().print(render(status, url, chain))
+        rich_console().print(render(status, url, chain))
 
     @app.command("reset")
     def reset_cmd(

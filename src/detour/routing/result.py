@@ -39,6 +39,13 @@ class Result:
     def complete(self) -> bool:
         return self.error is None
 
+    def __str__(self) -> str:
+        """The answer as a person reads it: its text, else its tool calls (``print(detour.complete(...))``)."""
+        text = self.response.text()
+        if text or not self.response.tool_calls():
+            return text
+        return "\n".join(f"{c.name}({c.arguments})" for c in self.response.tool_calls())
+
 
 def cost_of(usage: Usage, info: ModelInfo | None) -> float | None:
     """usage x prices (USD per Mtok); cached input tokens use the cache-read price when given."""
