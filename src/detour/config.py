@@ -55,7 +55,7 @@ __all__ = [
 CONFIG_NAMES = ("detour.json", "detour.jsonc", "detour.yaml", "detour.yml", "detour.toml")
 OPENCODE_NAMES = ("opencode.json", "opencode.jsonc")
 USER_CONFIG_NAMES = ("config.json", "config.jsonc", "config.yaml", "config.yml", "config.toml")
-REFERENCE = "see the configuration reference in the README"
+REFERENCE = "see the configuration reference, docs/configuration.md"
 
 
 # ---------------------------------------------------------------- issues and errors

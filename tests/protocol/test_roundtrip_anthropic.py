@@ -1,4 +1,4 @@
-"""Cross-codec round trips: OpenAI <-> neutral <-> Anthropic, normalising only what the README ("How detour translates") lists."""
+"""Cross-codec round trips: OpenAI <-> neutral <-> Anthropic, normalising only what docs/translation.md lists."""
 
 from __future__ import annotations
 

@@ -338,7 +338,7 @@ def requests(draw: st.DrawFn) -> Request:
 
 
 def normalise(req: Request) -> Request:
-    """Only what the README ("How detour translates") lists: JSON-object tool results are re-serialised compactly."""
+    """Only what docs/translation.md lists: JSON-object tool results are re-serialised compactly."""
     for message in req.messages:
         for part in message.content:
             if isinstance(part, ToolResultPart):

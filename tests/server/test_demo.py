@@ -34,6 +34,10 @@ def test_demo_shows_switch_to_fallback_and_return_to_primary(tmp_path):
     assert FALLBACK in lines[switch] and "rate_limited" in lines[switch] and "429" in lines[switch]
     assert any(f"served by {FALLBACK} [fallback" in line for line in lines[switch:back])
     assert any(i > back for i in served_primary)  # the primary serves again after the window
+    # as docs/demo.md shows it: the primary answers six, the 429 meets #07, which the fallback answers
+    numbered = {m.group(1): line for line in lines if (m := re.search(r"#(\d\d)  served by", line))}
+    assert all(f"{PRIMARY} [primary]" in numbered[f"{n:02d}"] for n in range(1, 7))
+    assert numbered["07"].endswith(f"#07  served by {FALLBACK} [fallback: rate_limited]")
     summary = re.search(r"(\d+) requests, (\d+) answered: .*; 0 failed", out)
     assert summary and summary.group(1) == summary.group(2)
 

@@ -8,7 +8,7 @@
 Block keys with no neutral meaning (``cache_control``, ``citations``...) ride in the part's
 ``provider_details["anthropic"]``; block types with no neutral part ride whole as an empty TextPart
 carrying ``provider_details["anthropic_block"]``, so an Anthropic -> Anthropic trip loses nothing.
-Every lossy mapping is listed in the README ("How detour translates").
+Every lossy mapping is listed in docs/translation.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The model and the stream flag live in the URL path (``/models/{model}:generateContent``), so
 ``decode_request`` takes them as arguments and ``request_path`` builds the path for an upstream call.
-Every lossy mapping is listed in the README ("How detour translates").
+Every lossy mapping is listed in docs/translation.md.
 """
 
 from __future__ import annotations

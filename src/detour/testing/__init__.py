@@ -9,7 +9,7 @@ formats (chosen by path) and answers each model from a script of behaviours::
         fake.script("gpt-5", B.rate_limit(retry_after=20), B.text("hello"))
         client = openai.AsyncOpenAI(base_url=fake.openai_base, api_key="x", max_retries=0)
 
-See the README ("Testing your fallbacks").
+See docs/testing.md ("Testing your fallbacks").
 """
 
 from __future__ import annotations
