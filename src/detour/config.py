@@ -17,7 +17,8 @@ import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol as TypingProtocol, TypeAlias, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
+from typing import Protocol as TypingProtocol
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -40,6 +41,7 @@ from detour.providers import BUILTIN_PROVIDERS, Protocol, ProviderSpec, protocol
 from detour.units import parse_duration, parse_size
 
 __all__ = [
+    "CHECKS",
     "ChainConfig",
     "Config",
     "ConfigError",
@@ -47,6 +49,7 @@ __all__ = [
     "Endpoint",
     "LoadedConfig",
     "ProviderConfig",
+    "RouteRule",
     "check_config",
     "load_config",
     "parse_config",
@@ -187,6 +190,14 @@ class _Model(BaseModel):
 # ---------------------------------------------------------------- the config shape
 
 
+# answer checks a chain can escalate on (detour.routing.checks implements each one)
+CheckName: TypeAlias = Literal["empty", "refusal", "json", "toolArgs", "truncated"]
+CHECKS: tuple[str, ...] = get_args(CheckName)
+# the kinds of work a route rule can match (detour.routing.routes infers each one from a request)
+RouteKind: TypeAlias = Literal["background", "subagent", "think", "longContext", "image", "tools", "webSearch", "default"]
+Effort: TypeAlias = Literal["minimal", "low", "medium", "high", "xhigh", "max"]
+
+
 class ChainConfig(_Model):
     """A fallback chain: ``primary`` then each of ``fallback``, with its policies."""
 
@@ -202,11 +213,20 @@ class ChainConfig(_Model):
     allow_downgrade: bool = Field(True, examples=_ex(False))
     on_content_block: Literal["fail", "switch"] = "fail"
     unknown_capability: Literal["last", "skip", "try"] = "last"
+    escalate: list[CheckName] = Field(default_factory=list, examples=_ex(["empty", "json", "toolArgs"]))
+    max_escalations: Int = Field(2, ge=0, examples=_ex(2))
+    hold_back_size: Size = Field(256 * 1024, ge=0, examples=_ex("256KiB"))
+    hold_back_time: Duration = Field(30.0, examples=_ex("30s"))
 
     @model_validator(mode="before")
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         return {"primary": data} if isinstance(data, str) else data
+
+    @field_validator("escalate", mode="before")
+    @classmethod
+    def _escalate_list(cls, value: Any) -> Any:
+        return _as_list(value)
 
     @field_validator("require", mode="before")
     @classmethod
@@ -218,6 +238,40 @@ class ChainConfig(_Model):
     def models(self) -> list[str]:
         """The chain in order: primary first, then the fallbacks."""
         return ([self.primary] if self.primary else []) + list(self.fallback)
+
+
+class RouteRule(_Model):
+    """One rule of ``routes``: every condition it sets must hold; the first rule that matches names the chain.
+
+    ``when`` is a kind of work detour infers from the request; ``model`` a glob on the model name the client
+    sent; ``header`` header globs (``"*"``: present); ``tags`` names the client sends in ``detour.tags`` or the
+    ``x-detour-tags`` header. The thresholds refine ``think`` and ``longContext``.
+    """
+
+    chain: str = Field(examples=_ex("cheap"))
+    name: str | None = Field(None, examples=_ex("titles"))
+    when: RouteKind | None = Field(None, examples=_ex("background"))
+    model: str | None = Field(None, examples=_ex("*haiku*"))
+    header: dict[str, str] = Field(default_factory=dict, examples=_ex({"x-task": "json"}))
+    tags: list[str] = Field(default_factory=list, examples=_ex(["json"]))
+    min_tokens: Int = Field(60_000, ge=0, examples=_ex(60000))
+    min_effort: Effort = "high"
+    min_thinking_budget: Int = Field(10_000, ge=0, examples=_ex(10000))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_list(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @field_validator("header")
+    @classmethod
+    def _lower_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k.strip().lower(): v for k, v in value.items()}
+
+    @property
+    def label(self) -> str:
+        """The rule's name in headers, /status and usage: its ``name``, else its kind, else its chain."""
+        return self.name or self.when or self.chain
 
 
 # models.dev field names, accepted beside ModelInfo's own
@@ -395,13 +449,17 @@ class Config(_Model):
     state: StateConfig = Field(default_factory=StateConfig, examples=_ex("sqlite"))
     budget: BudgetConfig = Field(default_factory=BudgetConfig, examples=_ex({"daily": {"total": 5.0}}))
     catalog: str | None = Field(None, examples=_ex("~/.cache/detour/models.json"))
-    routes: dict[ModelId, list[ModelId]] = Field(
+    routes: list[RouteRule] = Field(
+        default_factory=list, examples=_ex([{"when": "background", "chain": "cheap"}, {"when": "think", "chain": "deep"}])
+    )
+    equivalents: dict[ModelId, list[ModelId]] = Field(
         default_factory=dict, examples=_ex({"openai/gpt-5": ["openrouter/openai/gpt-5"]})
     )
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, examples=_ex({"connect": "5s"}))
     logging: LoggingConfig = Field(default_factory=LoggingConfig, examples=_ex({"level": "info"}))
     discovery: bool = Field(True, examples=_ex(False))
     _opencode: dict[str, ProviderConfig] = PrivateAttr(default_factory=dict)
+    _equivalents_key: str = PrivateAttr("equivalents")  # "routes" when the file used the older object form
 
     @model_validator(mode="before")
     @classmethod
@@ -411,7 +469,20 @@ class Config(_Model):
         data = {k: v for k, v in data.items() if k != "$schema"}
         if isinstance(data.get("state"), str):
             data["state"] = {"url": data["state"]}
+        if isinstance(data.get("routes"), dict) and "equivalents" not in data:
+            # the object form ("provider/model" -> other routes to the same model) predates route rules
+            data["equivalents"] = data.pop("routes")
         return data
+
+    def route_issues(self, source: str | None = None, prefix: str = "") -> list[ConfigIssue]:
+        """Route rules naming a chain that is not defined (``default`` is the ``model`` block)."""
+        known = ["default", *self.chains]
+        issues = []
+        for i, rule in enumerate(self.routes):
+            if rule.chain not in known:
+                hint = _did_you_mean(rule.chain, known) or f"define it under \"chains\"; known chains: {', '.join(known)}"
+                issues.append(_issue(format_path(("routes", i, "chain"), prefix), f"no chain named {rule.chain!r}", hint, source))
+        return issues
 
     @property
     def opencode_provider(self) -> dict[str, ProviderConfig]:
@@ -808,9 +879,13 @@ def _build(data: Any, source: str, *, env: Mapping[str, str], base_dir: Path, op
     providers, provider_warnings = _opencode_providers(opencode, oc_interpolate) if opencode is not None else ({}, [])
     interpolate.issues += oc_interpolate.issues
     errors = [i for i in interpolate.issues if i.severity == "error"] + errors
+    if config is not None:
+        errors += config.route_issues(source, prefix)
     if errors or config is None:
         raise ConfigError(errors)
     config._opencode = providers
+    if isinstance(data, dict) and isinstance(data.get("routes"), dict):
+        config._equivalents_key = "routes"
     warnings = [i for i in interpolate.issues if i.severity == "warning"] + provider_warnings
     return LoadedConfig(config, None, warnings, prefix)
 
@@ -871,10 +946,11 @@ def _model_refs(config: Config) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield (*loc, "primary"), chain.primary
         for i, model_id in enumerate(chain.fallback):
             yield (*loc, "fallback", i), model_id
-    for key, targets in config.routes.items():
-        yield ("routes", key), key
+    where = config._equivalents_key
+    for key, targets in config.equivalents.items():
+        yield (where, key), key
         for i, model_id in enumerate(targets):
-            yield ("routes", key, i), model_id
+            yield (where, key, i), model_id
 
 
 def check_config(loaded: LoadedConfig, catalog: CatalogLike, *, env: Mapping[str, str] = os.environ) -> list[ConfigIssue]:

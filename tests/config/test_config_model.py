@@ -46,6 +46,10 @@ def test_every_chain_key_round_trips():
         "allowDowngrade": False,
         "onContentBlock": "switch",
         "unknownCapability": "skip",
+        "escalate": ["empty", "json", "toolArgs"],
+        "maxEscalations": 1,
+        "holdBackSize": 65536,
+        "holdBackTime": 5.0,
     }
     config = parse_config({"chains": {"cheap": chain}}).config
     cheap = config.chain("cheap")
@@ -79,7 +83,7 @@ def test_defaults():
     t = config.timeouts
     assert (t.connect, t.first_token, t.first_token_reasoning, t.idle, t.total) == (5.0, 60.0, 120.0, 30.0, 600.0)
     assert (config.logging.level, config.discovery, config.catalog) == ("info", True, None)
-    assert config.model.models == [] and config.chains == {} and config.routes == {}
+    assert config.model.models == [] and config.chains == {} and config.routes == [] and config.equivalents == {}
 
 
 def test_other_sections():
@@ -101,7 +105,7 @@ def test_other_sections():
     assert (config.state.url, config.state.prefix) == ("redis://127.0.0.1:6379/1", "dt:")
     assert config.budget.daily == {"openai": 5.0, "*": 2.0, "total": 10.0}
     assert config.budget.monthly == {"total": 100.5}
-    assert config.routes == {"openai/gpt-5": ["openrouter/openai/gpt-5"]}
+    assert config.equivalents == {"openai/gpt-5": ["openrouter/openai/gpt-5"]} and config.routes == []
     assert (config.timeouts.connect, config.timeouts.total) == (2.0, 3600.0)
     assert (config.logging.level, config.discovery) == ("debug", False)
 

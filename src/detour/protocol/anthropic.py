@@ -278,6 +278,11 @@ def _decode_tools(tools: Any, details: dict[str, Any]) -> list[Tool]:
     return out
 
 
+def _asks_web_search(details: dict[str, Any]) -> bool:
+    """A server tool of type ``web_search_YYYYMMDD`` (Claude Code's WebSearch sends one)."""
+    return any(str(t["tool"].get("type", "")).startswith("web_search") for t in details.get("server_tools", ()))
+
+
 def _decode_tool(tool: dict[str, Any], path: str) -> Tool:
     schema = tool.get("input_schema")
     if not isinstance(schema, dict):
@@ -419,6 +424,7 @@ def decode_request(
     if beta := _beta(headers):
         details["beta"] = beta
     req.provider_details["anthropic"] = details
+    req.web_search = _asks_web_search(details)
     details["snapshot"] = _snapshot(req)
     return req
 

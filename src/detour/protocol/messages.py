@@ -151,8 +151,11 @@ class Request:
     include_usage: bool = False  # OpenAI stream_options.include_usage
     user: str | None = None  # OpenAI user / Anthropic metadata.user_id
     metadata: dict[str, Any] = field(default_factory=dict)
-    # detour's own routing hints: the body's `detour` object ({"require": [...], "chain": "...", "session": "..."})
+    # detour's own routing hints: the body's `detour` object ({"require": [...], "chain": "...", "tags": [...]})
     detour: dict[str, Any] = field(default_factory=dict)
+    web_search: bool = False  # the client asked for the provider's own web search (a server tool)
+    # the client's request headers that route rules look at (lower-case names; never credentials)
+    headers: dict[str, str] = field(default_factory=dict)
     # fields of the client's own protocol that have no neutral meaning; kept for same-protocol pass-through
     extra: dict[str, Any] = field(default_factory=dict)
     # provider-specific data, keyed by protocol: {"anthropic": {"beta": [...], "output_config": {...}}}

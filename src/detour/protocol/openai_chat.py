@@ -114,6 +114,7 @@ def decode_request(body: dict[str, Any], headers: Mapping[str, str] | None = Non
     _decode_tools(body, req)
     _decode_params(body, req)
     req.extra = {k: v for k, v in body.items() if k not in _KNOWN}
+    req.web_search = "web_search_options" in body  # the search-preview models' web search
     return req
 
 

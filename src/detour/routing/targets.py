@@ -57,7 +57,7 @@ class Targets:
     def _build_groups(self, model_ids: list[str]) -> tuple[list[list[Target]], list[tuple[str, str]]]:
         groups: list[list[Target]] = []
         skipped: list[tuple[str, str]] = []
-        routes = getattr(self.config, "routes", {}) or {}
+        routes = getattr(self.config, "equivalents", {}) or {}
         for model_id in dict.fromkeys(model_ids):
             row = [t for t in [self.get(model_id)] if t is not None]
             row += [t for alt in routes.get(model_id, ()) if (t := self.get(alt, via=model_id)) is not None]
