@@ -690,7 +690,10 @@ def _validate(data: Any, source: str, prefix: str) -> tuple[Config | None, list[
     try:
         return Config.model_validate(data), []
     except ValidationError as exc:
-        return None, [_error_issue(e, data, source, prefix) for e in exc.errors()]
+        errors = exc.errors()
+        if isinstance(data.get("routes"), dict) and "equivalents" not in data:  # the older object form of routes
+            errors = [{**e, "loc": ("routes", *e["loc"][1:])} if e["loc"][:1] == ("equivalents",) else e for e in errors]
+        return None, [_error_issue(e, data, source, prefix) for e in errors]
 
 
 # ---------------------------------------------------------------- interpolation
