@@ -397,8 +397,9 @@ class BudgetConfig(_Model):
 
 class TimeoutsConfig(_Model):
     connect: Duration = Field(5.0, examples=_ex("5s"))
-    first_token: Duration = Field(60.0, examples=_ex("60s"))
-    first_token_reasoning: Duration = Field(120.0, examples=_ex("2m"))
+    # None: scaled per request, 10 s + 1 s per 10k estimated input tokens (reasoning: twice that)
+    first_token: Duration | None = Field(None, examples=_ex("60s"))
+    first_token_reasoning: Duration | None = Field(None, examples=_ex("2m"))
     idle: Duration = Field(30.0, examples=_ex("30s"))
     total: Duration = Field(600.0, examples=_ex("10m"))
 

@@ -81,7 +81,8 @@ def test_defaults():
     assert config.server.max_body_size == 32 * 1024 * 1024 and config.server.api_keys == []
     assert (config.state.url, config.state.prefix) == ("sqlite", "detour:")
     t = config.timeouts
-    assert (t.connect, t.first_token, t.first_token_reasoning, t.idle, t.total) == (5.0, 60.0, 120.0, 30.0, 600.0)
+    # first-token deadlines unset: scaled per request (10 s + 1 s per 10k input tokens, doubled for reasoning)
+    assert (t.connect, t.first_token, t.first_token_reasoning, t.idle, t.total) == (5.0, None, None, 30.0, 600.0)
     assert (config.logging.level, config.discovery, config.catalog) == ("info", True, None)
     assert config.model.models == [] and config.chains == {} and config.routes == [] and config.equivalents == {}
 

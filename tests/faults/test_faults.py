@@ -148,13 +148,17 @@ def test_persistent_overload_retries_then_switches_and_cools(make_gateway, fake,
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-def test_tcp_reset_before_headers_switches(make_gateway, fake, chain, stream):
+def test_tcp_reset_before_headers_is_retried_once_then_switches(make_gateway, fake, chain, stream):
     fake.script(chain.primary, B.reset())
     fake.script(chain.fallback, B.text("fallback"))
     gw = make_gateway()
+    first = ask(gw.url, chain.door, stream=stream)
+    served_by(first, chain.fallback_id)
+    assert first.headers["x-detour-fallback-reason"] == "connection_lost"
+    assert first.headers["x-detour-attempts"] == "3"
+    assert fake.count(chain.primary) == 2, "one retry on a fresh connection: nothing was received"
     served_by(ask(gw.url, chain.door, stream=stream), chain.fallback_id)
-    served_by(ask(gw.url, chain.door, stream=stream), chain.fallback_id)
-    assert fake.count(chain.primary) == 1
+    assert fake.count(chain.primary) == 2, "then the route cools"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])

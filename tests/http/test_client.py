@@ -142,7 +142,7 @@ async def test_reused_connection_that_sent_part_of_a_response_is_not_retried(ser
         await client.request("POST", server.url)
         with pytest.raises(RemoteProtocolError) as err:
             await client.request("POST", server.url)
-    assert server.accepted == 1 and kind(err.value) == "unreachable"
+    assert server.accepted == 1 and kind(err.value) == "connection_lost"
 
 
 async def test_fresh_connection_closed_before_response_is_not_retried(serve) -> None:
@@ -154,6 +154,27 @@ async def test_fresh_connection_closed_before_response_is_not_retried(serve) -> 
         with pytest.raises(RemoteProtocolError):
             await client.request("POST", server.url)
     assert server.accepted == 1
+
+
+async def test_a_connection_dying_without_a_byte_drops_its_idle_siblings(serve) -> None:
+    """So the router's one retry of a lost connection goes out on a fresh connection, not a suspect one."""
+    async def first_two_die(conn: Conn) -> None:
+        if conn.index >= 2:
+            await keep_alive(conn)
+            return
+        await conn.request()
+        await conn.send(reply(b"ok"))
+        await conn.request()  # read the next request, then hang up without a byte (like a restarted upstream)
+
+    server = await serve(first_two_die)
+    async with HttpClient(stale_idle=60.0) as client:
+        await asyncio.gather(*(client.request("POST", server.url, body=b"x") for _ in range(2)))
+        assert server.accepted == 2 and len(client.connections()) == 2
+        with pytest.raises(RemoteProtocolError) as err:
+            await client.request("POST", server.url, body=b"y")
+        assert kind(err.value) == "connection_lost" and client.connections() == []
+        assert (await client.request("POST", server.url, body=b"z")).content == b"z"  # not the other dead one
+    assert server.accepted == 3 and server.requests[-1].conn == 2
 
 
 # ---------------------------------------------------------------- bodies and streaming
@@ -244,7 +265,7 @@ async def test_connection_refused_is_unreachable() -> None:
     assert kind(err.value) == "unreachable"
 
 
-async def test_reset_before_headers_is_unreachable(serve) -> None:
+async def test_reset_after_sending_before_headers_is_a_lost_connection(serve) -> None:
     async def reset(conn: Conn) -> None:
         await conn.request()
         conn.reset()
@@ -253,7 +274,7 @@ async def test_reset_before_headers_is_unreachable(serve) -> None:
     async with HttpClient() as client:
         with pytest.raises(ReadError) as err:
             await client.request("POST", server.url, body=b"x")
-    assert isinstance(err.value.__cause__, ConnectionResetError) and kind(err.value) == "unreachable"
+    assert isinstance(err.value.__cause__, ConnectionResetError) and kind(err.value) == "connection_lost"
 
 
 async def test_read_timeout_waiting_for_headers_and_between_chunks(serve) -> None:
@@ -317,7 +338,7 @@ async def test_fake_provider_faults_through_the_transport() -> None:
         assert err.value.failure.kind == "stream_broken"
         with pytest.raises(UpstreamError) as err:
             await transport.open_stream("openai", "p", wire("reset"))
-        assert err.value.failure.kind == "unreachable"
+        assert (err.value.failure.kind, err.value.failure.scope) == ("connection_lost", "route")
         with pytest.raises(UpstreamError) as err:
             await transport.open_stream("openai", "p", wire("limited"))
         assert err.value.failure.kind == "rate_limited" and err.value.failure.retry_after_s == 7
@@ -346,8 +367,8 @@ def test_error_types_classify_like_httpx() -> None:
     assert kind(InvalidURL("x")) == "unreachable"
     assert kind(socket.gaierror(-2, "Name or service not known")) == "unreachable"
     assert kind(ssl.SSLCertVerificationError("bad cert")) == "unreachable"
-    assert [kind(RemoteProtocolError("x"), after_headers=a) for a in (False, True)] == ["unreachable", "stream_broken"]
-    assert [kind(ReadError("x"), after_headers=a) for a in (False, True)] == ["unreachable", "stream_broken"]
+    assert [kind(RemoteProtocolError("x"), after_headers=a) for a in (False, True)] == ["connection_lost", "stream_broken"]
+    assert [kind(ReadError("x"), after_headers=a) for a in (False, True)] == ["connection_lost", "stream_broken"]
 
 
 async def test_invalid_url_is_rejected_before_connecting() -> None:

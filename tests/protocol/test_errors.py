@@ -1428,14 +1428,29 @@ def test_stream_error_keeps_hint() -> None:
         (ssl.SSLError("handshake"), "unreachable", "provider"),
         (socket.gaierror(-2, "Name or service not known"), "unreachable", "provider"),
         (ConnectionRefusedError(), "unreachable", "provider"),
-        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "unreachable", "provider"),
-        (httpx.ReadError("reset"), "unreachable", "provider"),
+        # after the request was sent: this route's transient, nothing said about the provider
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."), "connection_lost", "route"),
+        (httpx.ReadError("reset"), "connection_lost", "route"),
+        (ConnectionResetError(), "connection_lost", "route"),
         (ValueError("our own bug"), "server_error", "model"),
     ],
 )
 def test_classify_exception_before_headers(exc: BaseException, kind: str, scope: str) -> None:
     failure = classify_exception(exc)
     assert (failure.kind, failure.scope, failure.code) == (kind, scope, type(exc).__name__)
+
+
+def test_a_wrapper_of_a_connect_failure_is_unreachable() -> None:
+    """An SDK's APIConnectionError (or any "net" wrapper) around a refused connect: nothing was sent."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as inner:
+            raise ConnectionError("Connection error.") from inner
+    except ConnectionError as outer:
+        wrapped = outer
+    assert (classify_exception(wrapped).kind, classify_exception(wrapped).scope) == ("unreachable", "provider")
+    assert classify_exception(ConnectionError("Connection error.")).kind == "connection_lost"
 
 
 @pytest.mark.parametrize(
@@ -1564,9 +1579,9 @@ def test_real_silent_server_is_a_timeout(silent_port: int) -> None:
     assert classify_exception(exc).kind == "timeout"
 
 
-def test_real_connection_reset_is_unreachable(reset_port: int) -> None:
+def test_real_connection_reset_after_sending_is_a_lost_connection_of_the_route(reset_port: int) -> None:
     failure = classify_exception(_post(reset_port))
-    assert (failure.kind, failure.scope) == ("unreachable", "provider")
+    assert (failure.kind, failure.scope) == ("connection_lost", "route")
 
 
 def test_real_cut_body_after_headers_is_stream_broken(half_body_port: int) -> None:

@@ -98,15 +98,35 @@ async def test_auth_failed_on_every_key_switches_provider(fake: FakeProvider, ma
     assert again.model == "p2/b" and fake.count("a") == 2  # keys stay cooled until a config reload
 
 
-@pytest.mark.parametrize("behavior,kind", [(B.reset(), "unreachable"), (B.status(404), "not_found")])
-async def test_no_retry_kinds_switch_and_cool(fake: FakeProvider, make, sleeps: Sleeps, behavior, kind: str) -> None:
-    fake.script("a", behavior)
+async def test_not_found_switches_and_cools_without_retry(fake: FakeProvider, make, sleeps: Sleeps) -> None:
+    fake.script("a", B.status(404))
     fake.script("b", B.text("b"))
     router = make("p1/a", "p2/b")
     result = await router.chat(request())
-    assert result.model == "p2/b" and [a.kind for a in result.attempts] == [kind, "ok"] and sleeps.waits == []
+    assert result.model == "p2/b" and [a.kind for a in result.attempts] == ["not_found", "ok"] and sleeps.waits == []
     await router.chat(request())
     assert fake.count("a") == 1
+
+
+async def test_reset_after_sending_is_retried_once_on_a_fresh_connection_then_switches(
+        fake: FakeProvider, make, sleeps: Sleeps) -> None:
+    fake.script("a", B.reset())
+    fake.script("b", B.text("b"))
+    router = make("p1/a", "p2/b")
+    result = await router.chat(request())
+    assert result.model == "p2/b" and [a.kind for a in result.attempts] == ["connection_lost"] * 2 + ["ok"]
+    assert sleeps.waits == [0.0], "the one retry is immediate: nothing was received, nothing to wait for"
+    assert fake.count("a") == 2
+    scopes = {c.scope: c for c in router.ledger.cooldowns()}
+    assert set(scopes) == {"key:p1:key1|p1/a"}, "only the route cools: not the model's other keys, not p1"
+
+
+async def test_reset_once_then_healthy_is_answered_by_the_same_model(fake: FakeProvider, make) -> None:
+    fake.script("a", B.reset(), B.text("second try"))
+    router = make("p1/a", "p2/b")
+    result = await router.chat(request())
+    assert result.model == "p1/a" and result.response.text() == "second try"
+    assert [a.kind for a in result.attempts] == ["connection_lost", "ok"] and router.ledger.cooldowns() == []
 
 
 async def test_timeout_switches_without_retry(fake: FakeProvider, make) -> None:
@@ -238,3 +258,15 @@ async def test_proactive_avoidance_on_remaining_zero(fake: FakeProvider, make, c
     assert avoided.model == "p2/b" and fake.count("a") == 1 and ("p1/a", "cooling:proactive") in avoided.skipped
     clock.t += 21
     assert (await router.chat(request())).model == "p1/a"
+
+
+async def test_a_per_model_gemini_quota_cools_that_model_not_the_key(fake: FakeProvider, make) -> None:
+    """Gemini's ``…PerDayPerProjectPerModel`` quota: the sibling model on the same key still serves."""
+    fake.script("a", B.quota())
+    fake.script("b", B.text("sibling"))
+    router = make("gem/a", "gem/b", provider=providers(fake, gem="gemini"))
+    result = await router.chat(request())
+    assert result.model == "gem/b" and [a.kind for a in result.attempts] == ["quota_exhausted", "ok"]
+    assert [c.scope for c in router.ledger.cooldowns()] == ["model:gem/a"]
+    again = await router.chat(request())
+    assert again.model == "gem/b" and fake.count("a") == 1 and fake.count("b") == 2

@@ -19,7 +19,7 @@ from detour.routing.plan import (
     make_plan,
     prefer_uncensored,
 )
-from detour.routing.policy import Settings, capability_for_param, decide
+from detour.routing.policy import Decision, Settings, capability_for_param, decide
 
 
 def target(model_id: str, **caps: object) -> Target:
@@ -147,6 +147,25 @@ def test_policy_rows() -> None:
     assert decide(Failure("bad_request"), 0, s).action == "fail"
     assert decide(Failure("bad_request", unsupported_param="tools"), 0, s).action == "skip"
     assert decide(Failure("not_found"), 0, s).cool == "model"
+    assert decide(Failure("connection_lost"), 0, s) == Decision("retry")  # once, at once: nothing was received
+    assert decide(Failure("connection_lost"), 1, s) == Decision("switch", cool="route")
+
+
+def test_the_classifiers_scope_is_authoritative_the_table_only_a_default() -> None:
+    """The decision that follows a classified error, not only the classification."""
+    from detour.protocol.errors import classify
+
+    s = Settings()
+    per_model = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "You exceeded your current quota",
+                           "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                               {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}
+    failure = classify("gemini", 429, {}, per_model, provider="google")
+    assert failure.kind == "quota_exhausted" and decide(failure, 0, s).cool == "model"  # not the whole key
+    billing = {"error": {"type": "insufficient_quota", "code": "insufficient_quota", "message": "You exceeded your current quota"}}
+    assert decide(classify("openai", 429, {}, billing, provider="openai"), 0, s).cool == "key"
+    org_wide = classify("openai", 402, {"retry-after": "3"}, {"error": {"message": "in-flight budget"}}, provider="openrouter")
+    assert (org_wide.kind, decide(org_wide, 0, s).cool) == ("rate_limited", "key")
+    assert decide(Failure("quota_exhausted"), 0, s).cool == "key"  # no scope given: the table's default
     assert capability_for_param("reasoning_effort") == "reasoning" and capability_for_param("x") == "param:x"
 
 

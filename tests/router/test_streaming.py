@@ -62,6 +62,33 @@ async def test_slow_first_token_times_out_and_falls_back(fake: FakeProvider, mak
     assert text(events) == "quick" and [a.kind for a in result.attempts] == ["timeout", "ok"]
 
 
+def test_first_token_deadline_scales_with_the_prompt_and_reasoning() -> None:
+    from detour.routing.attempt import Timeouts
+
+    t = Timeouts()
+    short, long = request("hi"), request("x" * 4 * 200_000)  # ~200k input tokens
+    assert t.first(short) == pytest.approx(10.0, abs=0.01) and t.first(long) == pytest.approx(30.0, abs=0.01)
+    assert t.first(request("x" * 4 * 200_000, reasoning_effort="high")) == pytest.approx(60.0, abs=0.01)
+    fixed = Timeouts(first_token=45.0)
+    assert fixed.first(long) == 45.0 and fixed.first(request("hi", reasoning_effort="low")) == 90.0
+    assert Timeouts(first_token=45.0, first_token_reasoning=50.0).first(request("hi", thinking="enabled")) == 50.0
+    assert Timeouts(total=20.0).first(long) == 20.0, "never beyond the attempt's total"
+
+
+async def test_scaled_first_token_deadline_waits_longer_for_a_long_prompt(fake: FakeProvider, make, monkeypatch) -> None:
+    from detour.routing import attempt
+
+    monkeypatch.setattr(attempt, "FIRST_TOKEN_BASE", 0.3)  # the real formula, with a test-sized base
+    fake.script("a", B.slow_first_token(1.0, "slow but sure"))
+    fake.script("b", B.text("quick"))
+    router = make("p1/a", "p2/b")
+    events, result = await collect(router, request("hi"))
+    assert text(events) == "quick" and [a.kind for a in result.attempts] == ["timeout", "ok"]
+    await router.ledger.close("model:p1/a")
+    events, result = await collect(router, request("x" * 4 * 40_000))  # ~40k tokens: 0.3 s + 4 s
+    assert text(events) == "slow but sure" and [a.kind for a in result.attempts] == ["ok"]
+
+
 async def test_keepalive_comments_do_not_count_as_tokens(fake: FakeProvider, make) -> None:
     fake.script("a", B.stall(after=2, seconds=5, keepalive=True, keepalive_every=0.05))
     fake.script("b", B.text(FOX, chunks=8))

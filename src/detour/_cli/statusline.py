@@ -18,7 +18,8 @@ URL_HELP = "The gateway (default: $DETOUR_URL or http://127.0.0.1:4141). Key: $D
 REASONS = {"rate_limited": "rate-limited", "quota_exhausted": "out of quota", "server_error": "server error",
            "timeout": "timing out", "auth_failed": "auth failed", "not_found": "model not found",
            "context_too_long": "context too long", "content_blocked": "content blocked",
-           "bad_request": "bad request", "stream_broken": "stream broken"}
+           "bad_request": "bad request", "stream_broken": "stream broken",
+           "connection_lost": "dropping connections", "unreachable": "unreachable"}
 
 
 class Offline(Exception):

@@ -62,7 +62,9 @@ class HttpClient:
 
     - keep-alive reuse, at most ``max_connections`` per origin, idle connections dropped after
       ``keepalive_expiry`` s;
-    - a reused connection that turns out closed before any response byte is retried once on a fresh one;
+    - a reused connection that turns out closed before any response byte is retried once on a fresh one
+      (when idle long enough to be the keep-alive race, or the method is idempotent); any other connection
+      that dies without a byte raises, and drops the origin's idle connections so a retry connects afresh;
     - ``connect_timeout`` bounds TCP + TLS set-up; read timeouts are passed per read;
     - https uses ``ssl_context`` (default: ``ssl.create_default_context()``, the system trust store) with SNI;
     - with ``trust_env`` and HTTP(S)_PROXY / ALL_PROXY set for a host (not in NO_PROXY, not loopback),
@@ -136,6 +138,8 @@ class HttpClient:
                 if conn.closed:
                     if reused and conn.received == 0:
                         raise _Stale
+                    if conn.received == 0:  # died without a byte: its idle siblings are suspect, so the
+                        pool.drop_idle()    # router's one retry of a lost connection opens a fresh one
                     raise conn.broken()
                 await conn.wait(timeout)
         except BaseException:

@@ -8,12 +8,13 @@ without knowing this module::
     ├── ConnectTimeout(TimeoutError)      no connection in time         -> unreachable
     ├── ReadTimeout(TimeoutError)         nothing read in time          -> timeout
     ├── ConnectError(ConnectionError)     could not connect             -> unreachable
-    ├── ReadError(ConnectionError)        reset / closed while reading  -> unreachable, stream_broken after headers
-    ├── RemoteProtocolError(ConnectionError)  bad or truncated HTTP      -> unreachable, stream_broken after headers
+    ├── ReadError(ConnectionError)        reset / closed after sending  -> connection_lost, stream_broken after headers
+    ├── RemoteProtocolError(ConnectionError)  bad or truncated HTTP      -> connection_lost, stream_broken after headers
     └── InvalidURL(ValueError)            not an http(s) URL with a host -> unreachable
 
 Connection refused, DNS failures (``socket.gaierror``) and TLS failures (``ssl.SSLError``) propagate as
-the stdlib raises them: the classifier already knows those.
+the stdlib raises them: the classifier already knows those. Any other OSError while connecting becomes a
+ConnectError, so only the connect phase (nothing sent) ever reads as ``unreachable``.
 """
 
 from __future__ import annotations

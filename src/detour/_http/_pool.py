@@ -8,7 +8,7 @@ import ssl
 from collections import deque
 
 from detour._http._conn import Connection
-from detour._http._errors import ConnectTimeout
+from detour._http._errors import ConnectError, ConnectTimeout
 
 
 class Pool:
@@ -89,6 +89,12 @@ class Pool:
         except TimeoutError:
             self._wake_one()
             raise ConnectTimeout(f"no connection to {self.host}:{self.port} in {self.connect_timeout}s") from None
+        except (ConnectionRefusedError, socket.gaierror, ssl.SSLError):
+            self._wake_one()
+            raise  # the classifier knows these as connect failures already
+        except OSError as exc:  # e.g. ENETUNREACH, or a reset during the TLS handshake: still nothing was sent
+            self._wake_one()
+            raise ConnectError(f"cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             self._wake_one()
             raise
@@ -117,6 +123,13 @@ class Pool:
             idle.pop(0).close()
         conn.idle_since = now
         idle.append(conn)
+
+    def drop_idle(self) -> None:
+        """Close every idle connection (they may be as dead as one that just failed)."""
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
+            self._wake_one()
 
     def discard(self, conn: Connection) -> None:
         """Close ``conn`` (early stream close, error, cancellation) and free its slot."""

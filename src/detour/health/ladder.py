@@ -1,6 +1,6 @@
 """How long a scope cools down when the provider gives no reset time.
 
-Transient kinds climb a short ladder capped at 30 s; quota/auth/not-found climb a long one (minutes to
+Transient kinds climb a short ladder capped at 30 s (a provider found unreachable starts at 1 s); quota/auth/not-found climb a long one (minutes to
 hours). Every step gets up to +10% jitter so many processes do not probe a recovered model together.
 """
 
@@ -10,6 +10,8 @@ import random
 from collections.abc import Callable
 
 TRANSIENT_LADDER: tuple[float, ...] = (5.0, 10.0, 20.0, 30.0)
+# a provider-wide cooldown after one refused/failed connect starts short: one blip must not bench every model
+UNREACHABLE_LADDER: tuple[float, ...] = (1.0, 5.0, 10.0, 20.0, 30.0)
 QUOTA_LADDER: tuple[float, ...] = (3600.0, 2 * 3600.0, 4 * 3600.0, 12 * 3600.0)
 NOT_FOUND_LADDER: tuple[float, ...] = (3600.0, 4 * 3600.0, 12 * 3600.0)
 AUTH_COOLDOWN = 365 * 24 * 3600.0  # effectively until the config is reloaded (Ledger.reset_auth)
@@ -20,7 +22,8 @@ LADDERS: dict[str, tuple[float, ...]] = {
     "overloaded": TRANSIENT_LADDER,
     "server_error": TRANSIENT_LADDER,
     "timeout": TRANSIENT_LADDER,
-    "unreachable": TRANSIENT_LADDER,
+    "unreachable": UNREACHABLE_LADDER,
+    "connection_lost": TRANSIENT_LADDER,
     "stream_broken": TRANSIENT_LADDER,
     "quota_exhausted": QUOTA_LADDER,
     "not_found": NOT_FOUND_LADDER,

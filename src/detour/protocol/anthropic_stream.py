@@ -299,6 +299,7 @@ _KIND_TO_WIRE: dict[str, tuple[int, str]] = {
     "server_error": (500, "api_error"),
     "unreachable": (502, "api_error"),
     "stream_broken": (502, "api_error"),
+    "connection_lost": (502, "api_error"),
 }
 _STATUS_TO_TYPE = {
     400: "invalid_request_error",

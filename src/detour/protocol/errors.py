@@ -8,7 +8,9 @@ Every failed attempt becomes a ``Failure`` whose ``kind`` is one of::
     │   ├── overloaded        503, 529, Groq 498, Anthropic overloaded_error, Gemini UNAVAILABLE
     │   ├── server_error      500, 502, other 5xx, 409
     │   ├── timeout           408, 504, read/write/pool timeouts
-    │   ├── unreachable       connect refused/timed out, TLS, reset before the response headers
+    │   ├── unreachable       nothing was sent: connection refused, DNS, TLS, connect timeout (scope "provider")
+    │   ├── connection_lost   reset or hang-up after the request was sent, before any response header
+    │   │                     (scope "route": this model on this key; says nothing about the provider)
     │   └── stream_broken     connection lost after the response headers
     └── final for this route (fall back without retrying the same model)
         ├── quota_exhausted   billing codes, 402, per-day quotas (scope "key" unless the quota is per model)
@@ -73,12 +75,14 @@ ErrorKind: TypeAlias = Literal[
     "content_blocked",
     "bad_request",
     "stream_broken",
+    "connection_lost",
 ]
-Scope: TypeAlias = Literal["key", "model", "provider"]
+# "route" is one model on one key; None on a Failure means "the policy table's default" (routing.policy.SCOPES)
+Scope: TypeAlias = Literal["key", "model", "provider", "route"]
 WireProtocol: TypeAlias = Literal["openai", "anthropic", "gemini"]
 
 TRANSIENT: frozenset[str] = frozenset(
-    {"rate_limited", "overloaded", "server_error", "timeout", "unreachable", "stream_broken"}
+    {"rate_limited", "overloaded", "server_error", "timeout", "unreachable", "connection_lost", "stream_broken"}
 )
 
 
@@ -88,7 +92,7 @@ class Failure:
     message: str = ""
     status: int | None = None
     retry_after_s: float | None = None
-    scope: Scope = "model"
+    scope: Scope | None = None  # set by the classifiers (authoritative); None: the policy table decides
     code: str | None = None  # the provider's own code/type, e.g. "insufficient_quota"
     unsupported_param: str | None = None  # set on a bad_request that names an unsupported parameter
     remaining: dict[str, float] = field(default_factory=dict)
@@ -670,8 +674,9 @@ def classify_stream_error(
 
 # ---------------------------------------------------------------- transport errors
 
-# matched by class name along the MRO, so httpx, httpcore, anyio, the SDKs and builtins share one table;
-# "net" = unreachable before the response headers, stream_broken after them
+# matched by class name along the MRO, so httpx, httpcore, anyio, the SDKs and builtins share one table.
+# "net" is a connection that failed once the request was on its way: connection_lost before the response
+# headers, stream_broken after them. Only the connect phase (nothing sent) is "unreachable".
 _EXCEPTION_KINDS: dict[str, str] = {
     "ConnectTimeout": "unreachable",  # nothing was sent: the host never answered
     "ConnectError": "unreachable",
@@ -708,7 +713,7 @@ _EXCEPTION_KINDS: dict[str, str] = {
     "DecodingError": "decode",
     "StreamIncomplete": "decode",
 }
-_SCOPES: dict[str, Scope] = {"unreachable": "provider"}
+_SCOPES: dict[str, Scope] = {"unreachable": "provider", "connection_lost": "route"}
 
 
 def classify_exception(
@@ -718,7 +723,11 @@ def classify_exception(
     protocol: WireProtocol = "openai",
     provider: str | None = None,
 ) -> Failure:
-    """Classify a transport error; ``after_headers`` means the response had started (a broken stream)."""
+    """Classify a transport error; ``after_headers`` means the response had started (a broken stream).
+
+    A wrapper (an SDK's APIConnectionError, httpx's errors around httpcore's) is looked through: when what
+    it wraps failed to connect, the request never left and the failure is ``unreachable``.
+    """
     status_failure = _status_exception(exc, protocol, provider)
     if status_failure is not None:
         return status_failure
@@ -728,15 +737,34 @@ def classify_exception(
 
 
 def _exception_kind(exc: BaseException, after_headers: bool) -> ErrorKind:
+    found = _class_kind(exc)
+    if found in ("net", None) and not after_headers and _connect_phase(exc):
+        return "unreachable"
+    if found == "net":
+        return "stream_broken" if after_headers else "connection_lost"
+    if found == "decode" or found is None:
+        return "stream_broken" if after_headers else "server_error"
+    return found  # type: ignore[return-value]
+
+
+def _class_kind(exc: BaseException) -> str | None:
     for cls in type(exc).__mro__:
         found = _EXCEPTION_KINDS.get(cls.__name__)
-        if found == "net":
-            return "stream_broken" if after_headers else "unreachable"
-        if found == "decode":
-            return "stream_broken" if after_headers else "server_error"
         if found is not None:
-            return found  # type: ignore[return-value]
-    return "stream_broken" if after_headers else "server_error"
+            return found
+    return None
+
+
+def _connect_phase(exc: BaseException) -> bool:
+    """Whether a wrapped cause (``__cause__`` / ``__context__`` chain) is a connect-phase failure."""
+    seen: set[int] = {id(exc)}
+    inner = exc.__cause__ or exc.__context__
+    while inner is not None and id(inner) not in seen:
+        if _class_kind(inner) == "unreachable":
+            return True
+        seen.add(id(inner))
+        inner = inner.__cause__ or inner.__context__
+    return False
 
 
 def _status_exception(exc: BaseException, protocol: str, provider: str | None) -> Failure | None:

@@ -69,6 +69,7 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
     "not_found": (404, "NOT_FOUND"),
     "overloaded": (503, "UNAVAILABLE"),
     "unreachable": (503, "UNAVAILABLE"),
+    "connection_lost": (503, "UNAVAILABLE"),
     "timeout": (504, "DEADLINE_EXCEEDED"),
 }
 

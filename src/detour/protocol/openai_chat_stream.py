@@ -98,6 +98,7 @@ _KIND_WIRE: dict[str, tuple[int, str, str | None]] = {
     "server_error": (502, "server_error", "upstream_error"),
     "unreachable": (502, "server_error", "upstream_unreachable"),
     "stream_broken": (502, "server_error", "stream_broken"),
+    "connection_lost": (502, "server_error", "upstream_connection_lost"),
 }
 _STATUS_TYPE: dict[int, str] = {
     400: "invalid_request_error",

@@ -1,7 +1,7 @@
 """One attempt on one route: a non-streaming call, or a stream opened up to its first content.
 
-Deadlines: connect (httpx), first token (from sending to the first content event; reasoning requests get
-the longer one), idle (between data events once streaming), total (the whole attempt). SSE comments and
+Deadlines: connect (httpx), first token (from sending to the first content event; unless configured,
+10 s + 1 s per 10k estimated input tokens, doubled for reasoning: ``Timeouts.first``), idle (between data events once streaming), total (the whole attempt). SSE comments and
 pings never count as data. A timed-out attempt is closed.
 """
 
@@ -18,6 +18,7 @@ from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Message, Request, Response, TextPart
 from detour.routing.gate import Gate, is_content
 from detour.routing.keys import Key
+from detour.routing.needs import input_tokens
 from detour.routing.plan import Target
 from detour.transport import (
     Transport,
@@ -30,11 +31,19 @@ from detour.transport import (
 FINISH_GRACE = 1.0  # after a finish, how long to wait for trailing usage / [DONE] before finalising
 
 
+# the first-token deadline when none is configured: scaled to the prompt, doubled for reasoning
+FIRST_TOKEN_BASE = 10.0  # seconds for any prompt
+FIRST_TOKEN_PER_10K = 1.0  # plus this per 10,000 estimated input tokens
+REASONING_FACTOR = 2.0
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
+    """``first_token`` / ``first_token_reasoning`` None: scaled per request (``first``); a number: fixed."""
+
     connect: float = 5.0
-    first_token: float = 60.0
-    first_token_reasoning: float = 120.0
+    first_token: float | None = None
+    first_token_reasoning: float | None = None
     idle: float = 30.0
     total: float = 600.0
 
@@ -45,8 +54,18 @@ class Timeouts:
         return cls(cfg.connect, cfg.first_token, cfg.first_token_reasoning, cfg.idle, cfg.total)
 
     def first(self, req: Request) -> float:
+        """From sending to the first content: ``10 s + 1 s per 10k input tokens``, ×2 for reasoning/thinking.
+
+        A configured ``first_token`` replaces the scaled base; ``first_token_reasoning`` (default: twice the
+        base) applies to requests with reasoning_effort or thinking. Never more than ``total``.
+        """
         reasoning = (req.reasoning_effort not in (None, "none")) or bool(req.thinking_budget) or req.thinking in ("enabled", "adaptive")
-        return self.first_token_reasoning if reasoning else self.first_token
+        if reasoning and self.first_token_reasoning is not None:
+            return min(self.first_token_reasoning, self.total)
+        base = self.first_token
+        if base is None:
+            base = FIRST_TOKEN_BASE + FIRST_TOKEN_PER_10K * input_tokens(req) / 10_000
+        return min(base * REASONING_FACTOR if reasoning else base, self.total)
 
 
 def wire_for(target: Target, key: Key, req: Request) -> Any:

@@ -60,6 +60,12 @@ def infer_needs(req: Request, require: Iterable[str] | None = None) -> Needs:
     return Needs(frozenset(caps), tokens, urls)
 
 
+def input_tokens(req: Request) -> int:
+    """The fast estimate of a request's input size (characters / 4, fixed guesses per image and document)."""
+    chars, images, docs, _urls = _scan(req)
+    return chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + docs * DOCUMENT_TOKENS
+
+
 def _scan(req: Request) -> tuple[int, int, int, bool]:
     """One pass over the messages: text characters, image count, document count, any image URL."""
     chars = images = docs = 0

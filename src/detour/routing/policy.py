@@ -1,18 +1,32 @@
 """The policy table: what to do after a failure, by error kind. Pure: no I/O, no sleeping.
 
-    kind               action                                            cools
+    kind               action                                            cools (default scope)
     rate_limited       onRateLimit: auto-switch | retry | wait | fail    model, until reset
     quota_exhausted    next key of the provider, then switch             key, window or 1 h ladder
     auth_failed        next key of the provider, then switch             key, until config reload
     overloaded         retry with backoff (retryAttempts), then switch   model, transient ladder
     server_error       retry with backoff (retryAttempts), then switch   model, transient ladder
     timeout            switch (no retry on the same route)               model, transient ladder
-    unreachable        switch                                            provider, transient ladder
+    unreachable        switch                                            provider, 1 s first step, then the ladder
+    connection_lost    retry once at once (fresh connection), switch     route (model + key), transient ladder
     stream_broken      switch                                            model, transient ladder
     context_too_long   switch to a larger (or unknown) context           -
     content_blocked    onContentBlock: fail | switch (uncensored first)  -
     bad_request        fail, unless an unsupported parameter: skip       -
     not_found          switch                                            model, 1 h ladder
+
+Scope: the classifier's own scope is authoritative when it gives one (a Gemini quota that is
+``…PerDayPerProjectPerModel`` cools that model, not the whole key); the table's column is only the default for
+failures that carry none. ``unreachable`` is only a failure before the request was sent (refused, DNS, TLS,
+connect timeout): the one kind that speaks for the provider, and its first cooldown step is short. A reset or
+hang-up after sending (``connection_lost``) is this route's transient: nothing was received, so the request is
+sent once more on a fresh connection, then the next candidate is tried; siblings on the provider stay available.
+
+Last resort (``Walk``): when every candidate that can serve a request is cooling and at least one of those
+cooldowns is a guess (no reset time came from the provider: a ladder step, a quota with no window), the walk
+makes one attempt at the guessed candidate whose cooldown ends soonest instead of failing with no attempt;
+success closes that cooldown. A cooldown the provider stated (Retry-After, reset headers, remaining=0) is
+never cut short, and auth / not-found cooldowns are facts, not guesses (``health.store.Cooldown.guessed``).
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ class Settings:
 class Decision:
     action: Action
     wait: float = 0.0  # seconds to sleep before a retry (never more than max_retry_wait)
-    cool: str | None = None  # which scope to cool: "key" | "model" | "provider"
+    cool: str | None = None  # which scope to cool: "key" | "model" | "provider" | "route" (model + key)
 
 
 SCOPES: dict[str, str] = {
@@ -59,6 +73,7 @@ SCOPES: dict[str, str] = {
     "server_error": "model",
     "timeout": "model",
     "unreachable": "provider",
+    "connection_lost": "route",
     "stream_broken": "model",
     "not_found": "model",
 }
@@ -78,6 +93,9 @@ def decide(failure: Failure, retries: int, s: Settings, *, rand: Callable[[], fl
             if wait <= s.max_retry_wait:
                 return Decision("retry", wait=wait)
         return Decision("switch", cool=scope)
+    if kind == "connection_lost":
+        # nothing was received, so nothing can be duplicated: once more on a fresh connection, then switch
+        return Decision("retry") if retries == 0 else Decision("switch", cool=scope)
     if kind in ("timeout", "unreachable", "stream_broken", "not_found"):
         return Decision("switch", cool=scope)
     if kind == "context_too_long":
@@ -109,9 +127,8 @@ def after_probe(failure: Failure, decision: Decision) -> Decision:
 
 
 def _scope(failure: Failure) -> str:
-    default = SCOPES.get(failure.kind, "model")
-    # the classifier knows better when it says key or provider (e.g. an org-wide limit)
-    return failure.scope if failure.scope in ("key", "provider") else default
+    """The classifier's scope when it gave one (it read the provider's own words), else the table's default."""
+    return failure.scope or SCOPES.get(failure.kind, "model")
 
 
 def _backoff(attempt: int, rand: Callable[[], float] | None) -> float:

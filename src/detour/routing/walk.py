@@ -221,6 +221,7 @@ class Walk:
         scope = {
             "key": key_scope(target.provider, key.alias),
             "provider": provider_scope(target.provider),
+            "route": key_model_scope(target.provider, key.alias, target.model_id),
         }.get(which, model_scope(target.model_id))
         await self.ledger.cool(scope, failure.kind, reported=failure.retry_after_s, reason=failure.message[:200])
 
