@@ -142,9 +142,14 @@ class Transport:
     async def complete(self, protocol: str, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
         """Send a non-streaming request; the caller bounds the total time."""
         try:
-            resp = await self.client.request("POST", wire.url, headers=wire.headers, body=wire.body)
+            resp = await self.client.send("POST", wire.url, headers=wire.headers, body=wire.body)
         except _NET_ERRORS as exc:
             raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
+        try:
+            await resp.aread()
+        except _NET_ERRORS as exc:  # the response had started: a broken answer, not a lost request
+            await resp.aclose()
+            raise UpstreamError(_failure_from_exception(exc, after_headers=True), resp.headers) from None
         headers = resp.headers
         if resp.status >= 400:
             raise UpstreamError(_failure_from_status(protocol, provider, resp.status, headers, resp.content), headers)
