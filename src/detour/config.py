@@ -422,7 +422,7 @@ class Endpoint:
 
     provider: str
     base_url: str
-    protocol: Literal["openai", "anthropic", "gemini"]
+    protocol: Protocol
     api_keys: tuple[str, ...]
     headers: dict[str, str]
     key_env: tuple[str, ...]

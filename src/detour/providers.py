@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-Protocol: TypeAlias = Literal["openai", "anthropic", "gemini"]
-PROTOCOLS: tuple[Protocol, ...] = ("openai", "anthropic", "gemini")
+Protocol: TypeAlias = Literal["openai", "anthropic", "gemini", "openai-responses"]
+PROTOCOLS: tuple[Protocol, ...] = ("openai", "anthropic", "gemini", "openai-responses")
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response
 
 ANTHROPIC_VERSION = "2023-06-01"
-CODECS = {"openai": "detour.protocol.openai_chat", "anthropic": "detour.protocol.anthropic", "gemini": "detour.protocol.gemini"}
+CODECS = {"openai": "detour.protocol.openai_chat", "anthropic": "detour.protocol.anthropic", "gemini": "detour.protocol.gemini",
+          "openai-responses": "detour.protocol.openai_responses"}
 FLAVORS = frozenset({"openai", "deepseek", "groq", "mistral", "ollama", "lmstudio", "openrouter", "xai"})
 
 
@@ -82,6 +83,11 @@ def build(protocol: str, base_url: str, provider: str, model: str, secret: str, 
         url = base + mod.request_path(model, req.stream)
         if secret:
             headers["x-goog-api-key"] = secret
+    elif protocol == "openai-responses":
+        body = mod.encode_request(req, model)
+        url = f"{base}/responses"
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
     else:
         body = mod.encode_request(req, model, flavor=flavor_for(provider))
         url = f"{base}/chat/completions"
@@ -101,7 +107,8 @@ def _failure_from_status(protocol: str, provider: str, status: int, headers: dic
         body: Any = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
         body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
-    return _errors.classify(protocol, status, headers, body, provider=provider)  # type: ignore[arg-type]
+    wire = "openai" if protocol == "openai-responses" else protocol  # one OpenAI error envelope for both APIs
+    return _errors.classify(wire, status, headers, body, provider=provider)  # type: ignore[arg-type]
 
 
 def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failure:

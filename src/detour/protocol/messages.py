@@ -160,6 +160,8 @@ class Request:
     extra: dict[str, Any] = field(default_factory=dict)
     # provider-specific data, keyed by protocol: {"anthropic": {"beta": [...], "output_config": {...}}}
     provider_details: dict[str, Any] = field(default_factory=dict)
+    # a tool only the provider's own servers run (OpenAI web_search...) that the client forces via tool_choice
+    hosted_tool: str | None = None
 
     def has_images(self) -> bool:
         return any(_has_kind(m, ImagePart) for m in self.messages)
@@ -236,6 +238,7 @@ class ThinkingDelta:
     text: str = ""
     signature: str | None = None
     redacted_data: str | None = None
+    provider_details: dict[str, Any] | None = None  # opaque reasoning state, e.g. OpenAI encrypted_content
     kind: Literal["thinking"] = "thinking"
 
 
@@ -347,6 +350,8 @@ class Accumulator:
             part.signature = (part.signature or "") + event.signature
         if event.redacted_data:
             part.redacted_data = event.redacted_data
+        if event.provider_details:
+            part.provider_details = {**(part.provider_details or {}), **event.provider_details}
 
     @property
     def complete(self) -> bool:
@@ -373,7 +378,7 @@ def response_events(response: Response) -> list[Event]:
         if isinstance(part, TextPart):
             events.append(TextDelta(i, part.text))
         elif isinstance(part, ThinkingPart):
-            events.append(ThinkingDelta(i, part.text, part.signature, part.redacted_data))
+            events.append(ThinkingDelta(i, part.text, part.signature, part.redacted_data, part.provider_details))
         elif isinstance(part, ToolCallPart):
             events += [ToolCallStart(i, part.id, part.name), ToolCallDelta(i, part.arguments), ToolCallEnd(i)]
     events.append(UsageEvent(response.usage))

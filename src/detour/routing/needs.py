@@ -26,6 +26,7 @@ class Needs:
     caps: frozenset[str] = frozenset()
     min_context: int = 0
     image_urls: bool = False  # the request has an image given by (non-data) URL
+    hosted_tool: str | None = None  # a forced tool only a provider's own servers run (OpenAI web_search...)
 
 
 def parse_require(value: str | Iterable[str] | None) -> list[str]:
@@ -57,7 +58,7 @@ def infer_needs(req: Request, require: Iterable[str] | None = None) -> Needs:
     if docs:
         caps.add("pdf")
     tokens = chars // CHARS_PER_TOKEN + images * IMAGE_TOKENS + docs * DOCUMENT_TOKENS + (req.max_tokens or 0)
-    return Needs(frozenset(caps), tokens, urls)
+    return Needs(frozenset(caps), tokens, urls, req.hosted_tool)
 
 
 def input_tokens(req: Request) -> int:

@@ -29,6 +29,7 @@ class Target:
     price: float | None = None  # blended USD / Mtok
     tier: int | None = None  # TIER_ORDER value
     keys: tuple[Any, ...] = ()  # detour.routing.keys.Key, aliases + secrets (never shown)
+    hosted_tools: bool = False  # the upstream runs its provider's built-in tools (OpenAI Responses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ def _check(target: Target, needs: Needs, caps: frozenset[str], learned: frozense
         return "context_too_small", _NONE
     if needs.image_urls and not target.url_images:
         return "image_url_unsupported", _NONE
+    if needs.hosted_tool and not target.hosted_tools:
+        return "hosted_tool:" + needs.hosted_tool, _NONE
     return None, frozenset(unknown) if unknown else _NONE
 
 

@@ -87,6 +87,7 @@ class Targets:
             info=info,
             via=via,
             url_images=_url_images(endpoint.protocol, info),
+            hosted_tools=_hosted_tools(endpoint.protocol),
             price=price,
             tier=tier,
             keys=make_keys(endpoint.api_keys, _key_env(endpoint, self.env)),
@@ -108,6 +109,12 @@ def _url_images(protocol: str, info: ModelInfo | None) -> bool:
 
         return bool(getattr(codec("gemini"), "supports_image_urls", lambda: False)())
     return True
+
+
+def _hosted_tools(protocol: str) -> bool:
+    from detour.transport import codec
+
+    return bool(getattr(codec(protocol), "RUNS_HOSTED_TOOLS", False))
 
 
 def _key_env(endpoint: Any, env: Mapping[str, str]) -> str | None:

@@ -1,4 +1,4 @@
-"""The gateway's ASGI app: two front doors (OpenAI, Anthropic), model listing, status, metrics."""
+"""The gateway's ASGI app: three front doors (OpenAI Chat, Anthropic, OpenAI Responses), model listing, status, metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 from detour.protocol.messages import Request
 from detour.server import asgi, names
 from detour.server.asgi import Receive, Scope, Send
-from detour.server.doors import ANTHROPIC, OPENAI, Door
+from detour.server.doors import ANTHROPIC, OPENAI, RESPONSES, Door
 from detour.server.state import GatewayState
 
 log = logging.getLogger("detour.server")
@@ -27,10 +27,12 @@ class Gateway:
         self.state = state
         chat_openai = self._door(OPENAI)
         chat_anthropic = self._door(ANTHROPIC)
+        responses = self._door(RESPONSES)
         self.routes: dict[tuple[str, str], Handler] = {}
         for prefix in ("/v1", ""):
             self.routes[("POST", f"{prefix}/chat/completions")] = chat_openai
             self.routes[("POST", f"{prefix}/messages")] = chat_anthropic
+            self.routes[("POST", f"{prefix}/responses")] = responses
             self.routes[("POST", f"{prefix}/messages/count_tokens")] = self._count_tokens
             self.routes[("GET", f"{prefix}/models")] = self._models
         self.routes[("GET", "/status")] = self._status
@@ -138,7 +140,7 @@ class Gateway:
             log.exception("internal error while routing %s", req.model)
             await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
             return
-        body = orjson.dumps(door.codec.encode_response(result.response, result.model))
+        body = orjson.dumps(door.body(result.response, result.model, req))
         await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
         self.state.observe(door.name, req, result, 200, started)
 
@@ -155,7 +157,7 @@ class Gateway:
     async def _stream(self, door: Door, req: Request, headers: dict[str, str], send: Send, started: float) -> None:
         from detour.routing.result import AllFailed
 
-        encoder = door.codec.StreamEncoder(req.model, include_usage=req.include_usage) if door is OPENAI else door.codec.StreamEncoder(req.model)
+        encoder = door.stream_encoder(req)
         stream = self.state.router.stream(req, require=_require(headers), session=headers.get("x-detour-session"))
         sent_headers = False
         try:
@@ -253,7 +255,7 @@ class Gateway:
     async def _not_found(self, scope: Scope, send: Send) -> None:
         door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
         await self._error(send, door, 404, f"no route {scope['method']} {scope['path']}; detour serves "
-                          "POST /v1/chat/completions, POST /v1/messages, GET /v1/models, GET /status")
+                          "POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /status")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""The two front doors: which codec decodes the client's request and how errors look in its protocol."""
+"""The front doors: which codec decodes the client's request, encodes its answer, and how errors look."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from detour.protocol import anthropic, openai_chat
+from detour.protocol import anthropic, openai_chat, openai_responses
 from detour.protocol.errors import Failure
+from detour.protocol.messages import Request, Response
 
 _KIND_BY_STATUS = {
     400: "bad_request",
@@ -24,8 +25,9 @@ _KIND_BY_STATUS = {
 
 @dataclass(frozen=True, slots=True)
 class Door:
-    name: str  # the client's protocol: "openai" | "anthropic"
+    name: str  # the client's protocol: "openai" | "anthropic" | "openai-responses"
     codec: ModuleType
+    echoes_request: bool = False  # the answer repeats the request's settings (Responses)
 
     def error(self, status: int, message: str, *, kind: str | None = None, retry_after: float | None = None) -> tuple[int, dict[str, Any]]:
         """An error body in this door's protocol; ``status`` is what the client receives."""
@@ -34,5 +36,21 @@ class Door:
         return status, body
 
 
+    def body(self, resp: Response, model: str, req: Request) -> dict[str, Any]:
+        """A complete answer in this door's protocol."""
+        if self.echoes_request:
+            return self.codec.encode_response(resp, model, req)  # type: ignore[no-any-return]
+        return self.codec.encode_response(resp, model)  # type: ignore[no-any-return]
+
+    def stream_encoder(self, req: Request) -> Any:
+        """The SSE encoder for one streamed answer."""
+        if self.echoes_request:
+            return self.codec.StreamEncoder(req.model, request=req)
+        if self.codec is openai_chat:
+            return self.codec.StreamEncoder(req.model, include_usage=req.include_usage)
+        return self.codec.StreamEncoder(req.model)
+
+
 OPENAI = Door("openai", openai_chat)
 ANTHROPIC = Door("anthropic", anthropic)
+RESPONSES = Door("openai-responses", openai_responses, echoes_request=True)

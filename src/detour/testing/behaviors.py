@@ -128,7 +128,7 @@ class RejectPrefill(Behavior):
         return self.otherwise.resolve(req)
 
 
-_LLM = ("openai", "anthropic", "gemini")
+_LLM = ("openai", "anthropic", "gemini", "openai-responses")
 
 
 def _server(name: str | None) -> str | None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from detour.testing import discovery, wire_anthropic, wire_gemini, wire_openai
+from detour.testing import discovery, wire_anthropic, wire_gemini, wire_openai, wire_responses
 from detour.testing.behaviors import B, Behavior, Recorded, script_from_spec
 from detour.testing.dialects import LocalServer, dialect
 from detour.testing.discovery import LocalModel
@@ -21,7 +21,7 @@ from detour.testing.http import HttpServer, Request, Step, response
 from detour.testing.render import error_response, plan
 from detour.testing.wire import Ctx, ErrorSpec
 
-_WIRES = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini}
+_WIRES = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini, "openai-responses": wire_responses}
 # the GET paths a local server of each kind answers (model listings); any other GET is its 404
 _LISTINGS: dict[str, tuple[str, ...]] = {
     "llama.cpp": ("/v1/models", "/models"), "llama-cpp-python": ("/v1/models",), "vllm": ("/v1/models",),
@@ -197,6 +197,8 @@ class FakeProvider:
         if req.method == "POST":
             if path.endswith("/chat/completions"):
                 return self._llm(req, "openai", None)
+            if path.endswith("/responses"):
+                return self._llm(req, "openai-responses", None)
             if path.endswith("/messages"):
                 return self._llm(req, "anthropic", None)
             if ":generateContent" in path or ":streamGenerateContent" in path:
@@ -269,6 +271,9 @@ class FakeProvider:
         ctx = Ctx.new(model, stream, include_usage, max(1, len(req.body) // 4))
         if body is None:
             return [error_response(ErrorSpec("status", 400), wire, ctx)]
+        refusal = wire.refuse(body) if hasattr(wire, "refuse") else None
+        if refusal is not None:  # what the real API rejects, with its own message
+            return _json(refusal[1], refusal[0])
         return plan(self._behavior(model).resolve(rec), wire, ctx, self.latency)
 
     def _behavior(self, model: str) -> Behavior:

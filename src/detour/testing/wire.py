@@ -1,7 +1,7 @@
 """Shared pieces of the fake providers' wire formats.
 
 Bodies are built by hand from the providers' documented wire formats, never with detour's own codecs, so the codecs can be checked against them.
-Each protocol module (``wire_openai``, ``wire_anthropic``, ``wire_gemini``) exposes the same functions:
+Each protocol module (``wire_openai``, ``wire_anthropic``, ``wire_gemini``, ``wire_responses``) exposes the same functions:
 ``body``, ``frames``, ``error``, ``error_frame``, ``last_user_text``, ``ends_with_assistant``, plus ``ID_HEADER``
 and ``TERMINAL`` (the end-of-stream frame that ``B.no_done()`` drops, or ``None``).
 """
@@ -18,7 +18,7 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-Protocol = Literal["openai", "anthropic", "gemini"]
+Protocol = Literal["openai", "anthropic", "gemini", "openai-responses"]
 Finish = Literal["stop", "tool_calls", "content_filter"]
 ErrorKind = Literal[
     "rate_limit", "quota", "overloaded", "server_error", "context_length", "reject_prefill", "status"
@@ -140,6 +140,7 @@ def text_of(content: Any) -> str:
 
 def module(protocol: str) -> ModuleType:
     """The wire module for a protocol name."""
-    from detour.testing import wire_anthropic, wire_gemini, wire_openai
+    from detour.testing import wire_anthropic, wire_gemini, wire_openai, wire_responses
 
-    return {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini}[protocol]
+    wires = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini, "openai-responses": wire_responses}
+    return wires[protocol]
