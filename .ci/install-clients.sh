@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install the pinned real clients (OpenCode, Claude Code) into .ci/node for tests/clients; no-op when present.
+# Install the pinned real clients (OpenCode, Claude Code, Codex) into .ci/node for tests/clients; no-op when present.
 set -euo pipefail
 cd "$(dirname "$0")"
 OPENCODE=1.18.33
 CLAUDE=2.1.197
-PKGS=("opencode-ai@$OPENCODE" "@anthropic-ai/claude-code@$CLAUDE")
+CODEX=0.171.0
+PKGS=("opencode-ai@$OPENCODE" "@anthropic-ai/claude-code@$CLAUDE" "@openai/codex@$CODEX")
 
 installed() {  # prints the installed version of package $1, or nothing
   local pj="node/node_modules/$1/package.json"
@@ -12,7 +13,8 @@ installed() {  # prints the installed version of package $1, or nothing
 }
 
 if [ "$(installed opencode-ai)" = "$OPENCODE" ] && [ "$(installed @anthropic-ai/claude-code)" = "$CLAUDE" ] \
-   && [ -x node/node_modules/.bin/opencode ] && [ -x node/node_modules/.bin/claude ]; then
+   && [ "$(installed @openai/codex)" = "$CODEX" ] \
+   && [ -x node/node_modules/.bin/opencode ] && [ -x node/node_modules/.bin/claude ] && [ -x node/node_modules/.bin/codex ]; then
   exit 0
 fi
 mkdir -p node

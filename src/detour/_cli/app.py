@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 def build_app() -> typer.Typer:
-    from detour._cli import catalog_cmd, check, demo, mcp_cmd, models, opencode_cmd, serve, status
+    from detour._cli import catalog_cmd, check, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve, status
     from detour._cli import usage
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
@@ -29,5 +29,6 @@ def build_app() -> typer.Typer:
     mcp_cmd.register(app)
     demo.register(app)
     opencode_cmd.register(app)
+    codex_cmd.register(app)
     usage.register(app)
     return app

@@ -69,6 +69,7 @@ __all__ = [
     "BUILTIN_TOOLS",
     "ENVELOPE",
     "PD",
+    "RUNS_HOSTED_TOOLS",
     "StreamDecoder",
     "StreamEncoder",
     "decode_request",
@@ -78,7 +79,6 @@ __all__ = [
     "encode_request",
     "encode_response",
     "encode_usage",
-    "RUNS_HOSTED_TOOLS",
 ]
 
 RUNS_HOSTED_TOOLS = True  # as an upstream, OpenAI runs its built-in tools itself

@@ -12,7 +12,17 @@ import base64
 from typing import Any
 
 from detour.testing import wire_openai
-from detour.testing.wire import Content, Ctx, ErrorSpec, Frame, dumps, input_tokens, output_tokens, split, text_of
+from detour.testing.wire import (
+    Content,
+    Ctx,
+    ErrorSpec,
+    Frame,
+    dumps,
+    input_tokens,
+    output_tokens,
+    split,
+    text_of,
+)
 
 ID_HEADER = "x-request-id"
 TERMINAL: bytes | None = None  # the terminal event carries the whole response; no fixed frame to drop
@@ -37,7 +47,7 @@ def _own(value: str) -> bool:
 def usage(c: Content, ctx: Ctx) -> dict[str, Any]:
     prompt = input_tokens(c, ctx)
     out, reasoning = output_tokens(c)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": out,
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0}, "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": reasoning}, "total_tokens": prompt + out}
 
 
