@@ -24,6 +24,7 @@ import orjson
 from detour._http import HttpClient, HTTPError, HttpxFallback
 from detour._http import Response as HttpResponse
 from detour.protocol import errors as _errors
+from detour.protocol import history
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response
 
@@ -58,17 +59,21 @@ def flavor_for(provider: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Wire:
-    """Everything needed to put one request on the wire."""
+    """Everything needed to put one request on the wire; ``notes``: what history repair changed."""
 
     url: str
     headers: dict[str, str]
     body: bytes
+    notes: tuple[str, ...] = ()
 
 
 def build(protocol: str, base_url: str, provider: str, model: str, secret: str, req: Request,
           extra_headers: dict[str, str] | None = None) -> Wire:
-    """URL + auth headers + encoded body for one protocol."""
+    """URL + auth headers + encoded body for one protocol, from the history repaired for this target."""
     mod = codec(protocol)
+    thinking = protocol == "anthropic" and mod.thinking_on(req)
+    prepared = history.prepare(req, protocol, flavor_for(provider), thinking)
+    req = prepared.request
     base = base_url.rstrip("/")
     headers = {"content-type": "application/json", **(extra_headers or {})}
     if protocol == "anthropic":
@@ -95,7 +100,7 @@ def build(protocol: str, base_url: str, provider: str, model: str, secret: str, 
             headers["authorization"] = f"Bearer {secret}"
     if req.stream:
         headers["accept"] = "text/event-stream"
-    return Wire(url, headers, orjson.dumps(body))
+    return Wire(url, headers, orjson.dumps(body), prepared.notes)
 
 
 def lower_headers(headers: Any) -> dict[str, str]:

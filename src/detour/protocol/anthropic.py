@@ -888,6 +888,12 @@ def _encode_generation(
         body["output_config"] = config
 
 
+def thinking_on(req: Request) -> bool:
+    """Whether the body encode_request makes for ``req`` asks Anthropic to think."""
+    config = _thinking_config(req, _from_anthropic(req))
+    return config is not None and config.get("type") != "disabled"
+
+
 def request_headers(req: Request) -> dict[str, str]:
     """Headers an Anthropic upstream needs for this request: the client's `anthropic-beta` list."""
     beta = req.provider_details.get("anthropic", {}).get("beta")

@@ -15,6 +15,7 @@ import orjson
 
 from . import errors
 from .errors import Failure
+from .history import client_signature, read_signature
 from .messages import (
     ErrorEvent,
     Event,
@@ -107,17 +108,19 @@ def decode_tool_use(block: dict[str, Any], path: str) -> Part:
 
 def decode_thinking(block: dict[str, Any], path: str) -> Part:
     details = block_extras(block, ("type", "thinking", "signature"))
+    signature, origin = read_signature(block.get("signature"), "anthropic")
     return ThinkingPart(
         string_field(block, "thinking", path),
-        block.get("signature"),
+        signature,
         provider_details=details,
+        origin=origin,
     )
 
 
 def decode_redacted(block: dict[str, Any], path: str) -> Part:
-    data = string_field(block, "data", path)
+    data, origin = read_signature(string_field(block, "data", path), "anthropic")
     return ThinkingPart(
-        redacted_data=data, provider_details=block_extras(block, ("type", "data"))
+        redacted_data=data, provider_details=block_extras(block, ("type", "data")), origin=origin
     )
 
 
@@ -250,11 +253,11 @@ def _response_block(part: Part) -> dict[str, Any] | None:
         return {**extra, "type": "text", "text": part.text}
     if isinstance(part, ThinkingPart):
         if part.redacted_data is not None:
-            return {"type": "redacted_thinking", "data": part.redacted_data}
+            return {"type": "redacted_thinking", "data": client_signature(part.redacted_data, part.origin, "anthropic")}
         return {
             "type": "thinking",
             "thinking": part.text,
-            "signature": part.signature or "",
+            "signature": client_signature(part.signature, part.origin, "anthropic") or "",
         }
     if isinstance(part, ToolCallPart):
         return {
@@ -428,13 +431,11 @@ class StreamDecoder:
         if kind == "text" and block.get("text"):
             out.append(TextDelta(index, block["text"]))
         elif kind == "thinking" and (block.get("thinking") or block.get("signature")):
-            out.append(
-                ThinkingDelta(
-                    index, block.get("thinking", ""), block.get("signature") or None
-                )
-            )
+            signature, origin = read_signature(block.get("signature") or None, "anthropic")
+            out.append(ThinkingDelta(index, block.get("thinking", ""), signature, origin=origin))
         elif kind == "redacted_thinking":
-            out.append(ThinkingDelta(index, redacted_data=block.get("data", "")))
+            data, origin = read_signature(block.get("data", ""), "anthropic")
+            out.append(ThinkingDelta(index, redacted_data=data or "", origin=origin or "anthropic"))
         elif kind == "tool_use":
             out.append(ToolCallStart(index, block.get("id", ""), block.get("name", "")))
             if block.get("input"):
@@ -448,7 +449,8 @@ class StreamDecoder:
         elif kind == "thinking_delta" and block == "thinking":
             out.append(ThinkingDelta(index, delta.get("thinking", "")))
         elif kind == "signature_delta" and block == "thinking":
-            out.append(ThinkingDelta(index, signature=delta.get("signature", "")))
+            signature, origin = read_signature(delta.get("signature", ""), "anthropic")
+            out.append(ThinkingDelta(index, signature=signature, origin=origin))
         elif (
             kind == "input_json_delta"
             and block == "tool_use"
@@ -610,9 +612,8 @@ class StreamEncoder:
 
     def _on_thinking(self, event: ThinkingDelta) -> bytes:
         if event.redacted_data is not None:
-            return self._open_block(
-                event.index, {"type": "redacted_thinking", "data": event.redacted_data}
-            )
+            data = client_signature(event.redacted_data, event.origin, "anthropic")
+            return self._open_block(event.index, {"type": "redacted_thinking", "data": data})
         out = b""
         if not self._is_open(event.index):
             out = self._open_block(
@@ -623,9 +624,8 @@ class StreamEncoder:
                 self._open, {"type": "thinking_delta", "thinking": event.text}
             )
         if event.signature:
-            out += self._delta(
-                self._open, {"type": "signature_delta", "signature": event.signature}
-            )
+            signature = client_signature(event.signature, event.origin, "anthropic")
+            out += self._delta(self._open, {"type": "signature_delta", "signature": signature})
         return out
 
     def _on_tool_start(self, event: ToolCallStart) -> bytes:

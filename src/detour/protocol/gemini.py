@@ -27,9 +27,10 @@ from .gemini_stream import (
     failure_from_error,
     function_call_part,
     new_id,
-    real_signature,
+    signature_of,
     unwrap_list,
 )
+from .history import client_signature
 from .messages import (
     Accumulator,
     DocumentPart,
@@ -218,12 +219,12 @@ class _ContentDecoder:
         out: list[Part] = []
         for j, raw in enumerate(parts):
             part = _msg(raw, f"{path}.parts[{j}]")
-            sig = real_signature(part)
+            sig, origin = signature_of(part)
             if part.get("thought"):
-                out.append(_thought(_str(part.get("text", ""), f"{path}.parts[{j}].text"), sig))
+                out.append(_thought(_str(part.get("text", ""), f"{path}.parts[{j}].text"), sig, origin))
                 continue
             if sig:
-                out.append(ThinkingPart("", sig))
+                out.append(ThinkingPart("", sig, origin=origin))
             if "functionCall" in part:
                 out.append(self._function_call(part["functionCall"], f"{path}.parts[{j}].functionCall"))
             else:
@@ -257,9 +258,10 @@ class _ContentDecoder:
         return Message("tool", [ToolResultPart(call_id, content, is_error=is_error, name=name)])
 
 
-def _thought(text: str, sig: str | None) -> ThinkingPart:
+def _thought(text: str, sig: str | None, origin: str | None) -> ThinkingPart:
     """A ``thought: true`` part; a signed one is marked so its signature may go back to Gemini."""
-    return ThinkingPart(text, sig, provider_details={"gemini": {"thought": True}} if sig and text else None)
+    details = {"gemini": {"thought": True}} if sig and text else None
+    return ThinkingPart(text, sig, provider_details=details, origin=origin)
 
 
 def _response_text(value: dict[str, Any]) -> tuple[str, bool]:
@@ -494,20 +496,19 @@ def _model_parts(parts: list[Part], *, thoughts: bool) -> list[dict[str, Any]]:
 
 def _thought_part(part: ThinkingPart) -> dict[str, Any]:
     wire: dict[str, Any] = {"text": part.text, "thought": True}
-    if part.signature:
-        wire["thoughtSignature"] = part.signature
+    if signature := client_signature(part.signature, part.origin, "gemini"):
+        wire["thoughtSignature"] = signature
     return wire
 
 
 def _sendable_signature(part: ThinkingPart) -> str | None:
-    """Signature-only parts (Gemini's own carriers) and parts marked ``gemini``; signed reasoning text
-    from elsewhere (Anthropic) would fail Gemini's signature check."""
-    details = part.provider_details or {}
+    """Gemini's own signatures as they are; a foreign signer's wrapped (a response shown to a Gemini client).
+    On the way to a Gemini upstream, history repair has already dropped every foreign one."""
     if part.redacted_data or not part.signature or part.signature in DUMMY_SIGNATURES:
         return None
-    if "gemini" not in details and (details or part.text):
-        return None
-    return part.signature
+    if part.origin is None and (part.provider_details or part.text) and "gemini" not in (part.provider_details or {}):
+        return None  # signed reasoning of unknown origin would fail Gemini's signature check
+    return client_signature(part.signature, part.origin, "gemini")
 
 
 def _model_part(part: Part) -> dict[str, Any] | None:
@@ -664,12 +665,12 @@ def _response_parts(parts: list[Any]) -> list[Part]:
     for part in parts:
         if not isinstance(part, dict):
             continue
-        sig = real_signature(part)
+        sig, origin = signature_of(part)
         if part.get("thought"):
-            out.append(_thought(str(part.get("text") or ""), sig))
+            out.append(_thought(str(part.get("text") or ""), sig, origin))
             continue
         if sig:
-            out.append(ThinkingPart("", sig))
+            out.append(ThinkingPart("", sig, origin=origin))
         if isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             out.append(

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import errors
 from .errors import Failure
+from .history import client_signature, read_signature
 from .messages import (
     ErrorEvent,
     Event,
@@ -132,6 +133,11 @@ def encode_usage(usage: Usage) -> dict[str, Any]:
 def real_signature(part: dict[str, Any]) -> str | None:
     sig = part.get("thoughtSignature")
     return sig if isinstance(sig, str) and sig and sig not in DUMMY_SIGNATURES else None
+
+
+def signature_of(part: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(signature, its signer) of a part: Gemini's own, or a foreign one detour wrapped for a client."""
+    return read_signature(real_signature(part), "gemini")
 
 
 def unwrap_list(payload: Any) -> Any:
@@ -259,17 +265,17 @@ class StreamDecoder:
             self.done = True
 
     def _part(self, part: dict[str, Any], out: list[Event]) -> None:
-        sig = real_signature(part)
+        sig, origin = signature_of(part)
         if part.get("thought"):
-            return self._thought(str(part.get("text") or ""), sig, out)
+            return self._thought(str(part.get("text") or ""), sig, out, origin)
         if sig:
-            out.append(ThinkingDelta(self._new(None), "", sig))
+            out.append(ThinkingDelta(self._new(None), "", sig, origin=origin))
         if "functionCall" in part:
             self._function_call(part["functionCall"] or {}, out)
         elif isinstance(part.get("text"), str) and part["text"]:
             self._text(part["text"], out)
 
-    def _thought(self, text: str, sig: str | None, out: list[Event]) -> None:
+    def _thought(self, text: str, sig: str | None, out: list[Event], origin: str | None = None) -> None:
         if self._open and self._open[0] == "thinking" and not self._open[2]:
             index = self._open[1]
         else:
@@ -277,7 +283,7 @@ class StreamDecoder:
         if sig:
             self._open = ("thinking", index, True)
         if text or sig:
-            out.append(ThinkingDelta(index, text, sig))
+            out.append(ThinkingDelta(index, text, sig, origin=origin))
 
     def _text(self, text: str, out: list[Event]) -> None:
         index = self._open[1] if self._open and self._open[0] == "text" else self._new("text")
@@ -341,15 +347,17 @@ class StreamEncoder:
         if event.text:
             self._thought_text.add(event.index)
             part: dict[str, Any] = {"text": event.text, "thought": True}
-            if event.signature:
-                part["thoughtSignature"] = event.signature
+            signature = client_signature(event.signature, event.origin, "gemini")
+            if signature:
+                part["thoughtSignature"] = signature
             return self._parts([part])
-        if not event.signature:
+        signature = client_signature(event.signature, event.origin, "gemini")
+        if not signature:
             return b""
         if event.index in self._thought_text:  # the closing signature of a thought that streamed text
-            return self._parts([{"text": "", "thought": True, "thoughtSignature": event.signature}])
+            return self._parts([{"text": "", "thought": True, "thoughtSignature": signature}])
         flushed = self._flush_signature()
-        self._pending_sig = event.signature
+        self._pending_sig = signature
         return flushed
 
     def _flush_signature(self) -> bytes:

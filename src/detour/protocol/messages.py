@@ -84,12 +84,18 @@ class ToolResultPart:
 
 @dataclass(slots=True)
 class ThinkingPart:
-    """Reasoning text with its signature, or a redacted block (``redacted_data`` set, text empty)."""
+    """Reasoning text with its signature, or a redacted block (``redacted_data`` set, text empty).
+
+    ``origin`` names who signed ``signature`` / ``redacted_data`` (``"anthropic"``, ``"gemini"``, ``"openai"``);
+    a signed block is only ever sent back to that signer (``detour.protocol.history``). None: unsigned.
+    It is provenance, not content, so it takes no part in equality.
+    """
 
     text: str = ""
     signature: str | None = None
     redacted_data: str | None = None
     provider_details: dict[str, Any] | None = None
+    origin: str | None = field(default=None, compare=False)
     kind: Literal["thinking"] = "thinking"
 
 
@@ -239,6 +245,7 @@ class ThinkingDelta:
     signature: str | None = None
     redacted_data: str | None = None
     provider_details: dict[str, Any] | None = None  # opaque reasoning state, e.g. OpenAI encrypted_content
+    origin: str | None = field(default=None, compare=False)  # the signer, as on ThinkingPart
     kind: Literal["thinking"] = "thinking"
 
 
@@ -352,6 +359,8 @@ class Accumulator:
             part.redacted_data = event.redacted_data
         if event.provider_details:
             part.provider_details = {**(part.provider_details or {}), **event.provider_details}
+        if event.origin:
+            part.origin = event.origin
 
     @property
     def complete(self) -> bool:
@@ -378,7 +387,8 @@ def response_events(response: Response) -> list[Event]:
         if isinstance(part, TextPart):
             events.append(TextDelta(i, part.text))
         elif isinstance(part, ThinkingPart):
-            events.append(ThinkingDelta(i, part.text, part.signature, part.redacted_data, part.provider_details))
+            events.append(ThinkingDelta(i, part.text, part.signature, part.redacted_data, part.provider_details,
+                                        part.origin))
         elif isinstance(part, ToolCallPart):
             events += [ToolCallStart(i, part.id, part.name), ToolCallDelta(i, part.arguments), ToolCallEnd(i)]
     events.append(UsageEvent(response.usage))

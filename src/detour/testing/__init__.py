@@ -17,5 +17,6 @@ from __future__ import annotations
 from detour.testing.behaviors import B, Behavior, Recorded, from_spec
 from detour.testing.discovery import LocalModel
 from detour.testing.server import FakeProvider
+from detour.testing.strict import trust_signature
 
-__all__ = ["B", "Behavior", "FakeProvider", "LocalModel", "Recorded", "from_spec"]
+__all__ = ["B", "Behavior", "FakeProvider", "LocalModel", "Recorded", "from_spec", "trust_signature"]

@@ -25,6 +25,7 @@ class Recorded:
     body: dict[str, Any]
     stream: bool
     t: float
+    refused: str = ""  # the 400 message when the strict checks refused the request
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -170,6 +171,15 @@ class B:
         """Reasoning then text: Anthropic thinking + signature, OpenAI ``reasoning_content`` (vLLM: ``reasoning``),
         Gemini thought parts."""
         return Reply(Content(text=text, chunks=chunks, thinking=thought, signature=signature, server=_server(server)))
+
+    @staticmethod
+    def thinking_tool(
+        thought: str, name: str, arguments: dict[str, Any], *, id: str | None = None, signature: str = "sig",
+        text: str | None = None, chunks: int = 3,
+    ) -> Behavior:
+        """One agent step: reasoning (signed where the protocol signs it), then a tool call."""
+        tool = ToolCall(name, arguments, id)
+        return Reply(Content(text=text, chunks=chunks, thinking=thought, signature=signature, tool=tool, finish="tool_calls"))
 
     @staticmethod
     def rate_limit(

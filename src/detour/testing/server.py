@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from detour.testing import discovery, wire_anthropic, wire_gemini, wire_openai, wire_responses
+from detour.testing import discovery, strict, wire_anthropic, wire_gemini, wire_openai, wire_responses
 from detour.testing.behaviors import B, Behavior, Recorded, script_from_spec
 from detour.testing.dialects import LocalServer, dialect
 from detour.testing.discovery import LocalModel
@@ -66,11 +66,13 @@ class FakeProvider:
         local_models: Iterable[LocalModel | str | dict[str, Any]] = (),
         local_server: LocalServer | None = None,
         record: bool = True,
+        strict: bool = True,
     ) -> None:
         """``local_server`` makes the model-listing endpoints answer as that server does: "llama.cpp" and "vllm"
         serve only ``/v1/models`` (in their shapes), "ollama" only its ``/api`` listing, "lmstudio" its
         ``/api/v0`` one; with ``None`` every listing answers."""
         self.host, self.latency, self.record = host, latency, record
+        self.strict = strict  # refuse invalid histories the way the real APIs do (detour.testing.strict)
         self.default: Behavior = default or B.text()
         self.requests: list[Recorded] = []
         self._port = port
@@ -273,7 +275,12 @@ class FakeProvider:
             return [error_response(ErrorSpec("status", 400), wire, ctx)]
         refusal = wire.refuse(body) if hasattr(wire, "refuse") else None
         if refusal is not None:  # what the real API rejects, with its own message
+            error = refusal[1].get("error") if isinstance(refusal[1], dict) else None
+            rec.refused = str(error.get("message") if isinstance(error, dict) else refusal[1])
             return _json(refusal[1], refusal[0])
+        if self.strict and (problem := strict.check(protocol, body, model)) is not None:
+            rec.refused = problem[0]
+            return [error_response(ErrorSpec("invalid", 400, message=problem[0], param=problem[1]), wire, ctx)]
         return plan(self._behavior(model).resolve(rec), wire, ctx, self.latency)
 
     def _behavior(self, model: str) -> Behavior:

@@ -21,11 +21,13 @@ import orjson
 Protocol = Literal["openai", "anthropic", "gemini", "openai-responses"]
 Finish = Literal["stop", "tool_calls", "content_filter"]
 ErrorKind = Literal[
-    "rate_limit", "quota", "overloaded", "server_error", "context_length", "reject_prefill", "status"
+    "rate_limit", "quota", "overloaded", "server_error", "context_length", "reject_prefill", "status", "invalid"
 ]
 
 dumps = orjson.dumps
 _ids = itertools.count(1)
+# signatures the fakes of this process issued, per protocol: the strict checks accept only these
+ISSUED: dict[str, set[str]] = {"anthropic": set(), "gemini": set()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class ErrorSpec:
     kind: ErrorKind
     status: int = 0
     retry_after: float | None = None
+    message: str = ""  # "invalid": the provider's own 400 message
+    param: str | None = None
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from detour.testing.wire import (
+    ISSUED,
     Content,
     Ctx,
     ErrorSpec,
@@ -55,6 +56,7 @@ def _usage(c: Content, ctx: Ctx, output: int) -> dict[str, Any]:
 def _blocks(c: Content, ctx: Ctx) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     if c.thinking is not None:
+        ISSUED["anthropic"].add(c.signature)
         blocks.append({"type": "thinking", "thinking": c.thinking, "signature": c.signature})
     if c.text or (c.text is not None and c.tool is None and c.finish != "content_filter"):
         blocks.append({"type": "text", "text": c.text})
@@ -185,6 +187,8 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
         return 400, _err(ctx, "invalid_request_error", _CONTEXT_MSG), rid
     if kind == "reject_prefill":
         return 400, _err(ctx, "invalid_request_error", _PREFILL), rid
+    if kind == "invalid":
+        return 400, _err(ctx, "invalid_request_error", spec.message), rid
     code = spec.status or 500
     headers = {**rid, **_rate_headers(spec.retry_after)} if code == 429 else rid
     return code, _status(code, ctx), headers

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from detour.testing.wire import (
+    ISSUED,
     Content,
     Ctx,
     ErrorSpec,
@@ -29,7 +30,9 @@ _PREFILL = (
 
 
 def _sig(c: Content) -> str:
-    return base64.b64encode(c.signature.encode()).decode()
+    sig = base64.b64encode(c.signature.encode()).decode()
+    ISSUED["gemini"].add(sig)
+    return sig
 
 
 def _rid(ctx: Ctx) -> str:
@@ -198,6 +201,8 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
         return 400, _err(400, "INVALID_ARGUMENT", _CONTEXT_MSG), {}
     if kind == "reject_prefill":
         return 400, _err(400, "INVALID_ARGUMENT", _PREFILL), {}
+    if kind == "invalid":
+        return 400, _err(400, "INVALID_ARGUMENT", spec.message), {}
     code = spec.status or 500
     if code == 429:
         return 429, _rate_limit(spec, ctx, per_day=False), {}

@@ -242,6 +242,8 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
         return 400, _err(_CONTEXT_MSG, "invalid_request_error", "context_length_exceeded", "messages"), {}
     if kind == "reject_prefill":
         return 400, _err(_PREFILL, "invalid_request_error", "invalid_request_error", "messages"), {}
+    if kind == "invalid":
+        return 400, _err(spec.message, "invalid_request_error", None, spec.param), {}
     code = spec.status or 500
     headers = _rate_headers(spec.retry_after) if code == 429 else {}
     return code, _status(code, ctx), headers
