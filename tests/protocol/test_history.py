@@ -6,7 +6,14 @@ import base64
 import re
 
 from detour.protocol import anthropic, gemini, history, openai_chat
-from detour.protocol.messages import Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from detour.protocol.messages import (
+    Message,
+    Request,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    ToolResultPart,
+)
 
 
 def loop(first: list, *, thinking: str | None = "adaptive") -> Request:
