@@ -56,5 +56,6 @@ def test_ids_differ_per_request() -> None:
 def test_public_api() -> None:
     import detour.testing
 
-    assert sorted(detour.testing.__all__) == ["B", "Behavior", "FakeProvider", "LocalModel", "Recorded", "from_spec"]
+    assert sorted(detour.testing.__all__) == [
+        "B", "Behavior", "FakeProvider", "LocalModel", "Recorded", "from_spec", "trust_signature"]
     assert all(hasattr(detour.testing, name) for name in detour.testing.__all__)
