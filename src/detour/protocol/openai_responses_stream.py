@@ -85,12 +85,12 @@ def decode_reasoning(item: dict[str, Any], path: str) -> ThinkingPart:
     content = item.get("content")
     if isinstance(content, list):  # reasoning_text parts (open-weight models on LM Studio / Ollama)
         texts = [c["text"] for c in content if isinstance(c, dict) and isinstance(c.get("text"), str)] or texts
-    return ThinkingPart("\n\n".join(texts), provider_details={PD: detail})
+    return ThinkingPart("\n\n".join(texts), provider_details={PD: detail}, origin="openai" if encrypted else None)
 
 
 def seal(part: ThinkingPart) -> str:
     """Another provider's reasoning as an ``encrypted_content`` string only detour opens again."""
-    body = {"t": part.text, "s": part.signature, "r": part.redacted_data, "d": part.provider_details}
+    body = {"t": part.text, "s": part.signature, "r": part.redacted_data, "d": part.provider_details, "o": part.origin}
     return ENVELOPE + base64.urlsafe_b64encode(orjson.dumps({k: v for k, v in body.items() if v})).decode()
 
 
@@ -102,7 +102,8 @@ def _open_envelope(sealed: str, path: str) -> ThinkingPart:
     if not isinstance(data, dict):
         raise ValueError(f"{path}.encrypted_content: a {ENVELOPE!r} value was altered; send it back unchanged")
     details = data.get("d") if isinstance(data.get("d"), dict) else None
-    return ThinkingPart(str(data.get("t") or ""), data.get("s"), data.get("r"), details)
+    origin = data.get("o") if isinstance(data.get("o"), str) else None
+    return ThinkingPart(str(data.get("t") or ""), data.get("s"), data.get("r"), details, origin=origin)
 
 
 
