@@ -304,6 +304,8 @@ class ModelOverride(_Model):
     cost_cache_write: Float | None = Field(None, ge=0, examples=_ex(0.6))
     speed_tps: Float | None = Field(None, ge=0, examples=_ex(80.0))
     ttft_ms: Float | None = Field(None, ge=0, examples=_ex(400.0))
+    # the wire protocol for this model when it differs from its provider's (a Responses-only OpenAI model)
+    protocol: Protocol | None = Field(None, examples=_ex("openai-responses"))
 
     @model_validator(mode="before")
     @classmethod

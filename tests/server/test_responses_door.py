@@ -342,3 +342,15 @@ def test_a_midstream_failure_ends_with_response_failed(gateway, fake):
     assert kinds[-2:] == ["error", "response.failed"] and "response.completed" not in kinds
     assert events[-1]["response"]["status"] == "failed" and events[-1]["response"]["error"]["message"]
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
+
+
+def test_a_model_marked_responses_only_is_called_on_responses(make_gateway, fake):
+    cfg = gateway_config(fake)
+    cfg["provider"]["oai"]["models"]["gpt-pro"] = {**CAPS, "protocol": "openai-responses"}
+    fake.script("gpt-pro", B.text("pro answer"))
+    gw = make_gateway(provider=cfg["provider"], model={"primary": "oai/gpt-pro", "fallback": ["oai/gpt-x"]})
+    resp = client(gw).chat.completions.create(model="detour", messages=[{"role": "user", "content": "hi"}])
+    assert resp.choices[0].message.content == "pro answer" and resp.model == "oai/gpt-pro"
+    assert [(r.model, r.path) for r in fake.requests] == [("gpt-pro", "/v1/responses")]
+    client(gw).chat.completions.create(model="oai/gpt-x", messages=[{"role": "user", "content": "hi"}])
+    assert fake.requests[-1].path == "/v1/chat/completions"  # the provider's other models keep Chat Completions

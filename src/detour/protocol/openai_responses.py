@@ -585,16 +585,14 @@ def _encode_result(p: ToolResultPart) -> dict[str, Any]:
 
 
 def _encode_assistant(m: Message, out: list[dict[str, Any]]) -> None:
-    texts: list[dict[str, Any]] = []
+    """Assistant text as an easy input message (the SDK's typed output message needs ids the model never made)."""
+    texts: list[str] = []
     for p in m.content:
         if isinstance(p, TextPart):
-            if _is_refusal(p):
-                texts.append({"type": "refusal", "refusal": p.text})
-            else:
-                texts.append({"type": "output_text", "text": p.text, "annotations": []})
+            texts.append(p.text)
             continue
         if texts:
-            out.append({"type": "message", "role": "assistant", "content": texts})
+            out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
             texts = []
         if isinstance(p, ToolCallPart):
             out.append({"type": "function_call", "call_id": p.id, "name": p.name, "arguments": p.arguments})
@@ -603,7 +601,7 @@ def _encode_assistant(m: Message, out: list[dict[str, Any]]) -> None:
             if item is not None:
                 out.append(item)
     if texts:
-        out.append({"type": "message", "role": "assistant", "content": texts})
+        out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
 
 
 def reasoning_input(p: ThinkingPart) -> dict[str, Any] | None:

@@ -252,12 +252,23 @@ def response_object(
         "temperature": req.temperature if req is not None else None,
         "text": {"format": encode_format(req.response_format) if req is not None and req.response_format else {"type": "text"}},
         "tool_choice": choice,
-        "tools": list(raw.get("tools") or []),
+        "tools": _echo_tools(raw.get("tools")),
         "top_p": req.top_p if req is not None else None,
         "truncation": "disabled",
         "usage": encode_usage(usage) if usage is not None else None,
         "user": req.user if req is not None else None,
     }
+
+
+def _echo_tools(tools: Any) -> list[Any]:
+    """The request's tools as the response lists them: a Codex namespace as its inner functions."""
+    out: list[Any] = []
+    for t in tools or ():
+        if isinstance(t, dict) and t.get("type") == "namespace":
+            out += [sub for sub in t.get("tools") or () if isinstance(sub, dict)]
+        else:
+            out.append(t)
+    return out
 
 
 def namespaces_of(req: Request | None) -> dict[str, str]:

@@ -77,17 +77,18 @@ class Targets:
         if info is None:
             info = _from_overrides(self.config, model_id, provider, model)
         price = info.blended_price if info else None
+        protocol = _own_protocol(self.config, model_id) or endpoint.protocol
         tier = TIER_ORDER.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
         return Target(
             model_id=model_id,
             provider=provider,
             model=model,
-            protocol=endpoint.protocol,
+            protocol=protocol,
             endpoint=endpoint,
             info=info,
             via=via,
-            url_images=_url_images(endpoint.protocol, info),
-            hosted_tools=_hosted_tools(endpoint.protocol),
+            url_images=_url_images(protocol, info),
+            hosted_tools=_hosted_tools(protocol),
             price=price,
             tier=tier,
             keys=make_keys(endpoint.api_keys, _key_env(endpoint, self.env)),
@@ -109,6 +110,12 @@ def _url_images(protocol: str, info: ModelInfo | None) -> bool:
 
         return bool(getattr(codec("gemini"), "supports_image_urls", lambda: False)())
     return True
+
+
+def _own_protocol(config: Any, model_id: str) -> str | None:
+    """A model's own wire protocol from the config (``models: {"gpt-5-pro": {"protocol": "openai-responses"}}``)."""
+    overrides = config.overrides(model_id) if hasattr(config, "overrides") else {}
+    return overrides.get("protocol")
 
 
 def _hosted_tools(protocol: str) -> bool:
