@@ -201,3 +201,85 @@ def test_the_strict_fake_refuses_what_detour_repairs(fake: FakeProvider) -> None
             {"role": "assistant", "content": None, "tool_calls": [
                 {"id": long_id, "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
             {"role": "tool", "tool_call_id": long_id, "content": "r"}])
+
+
+class OpenCode:
+    """An OpenAI-door agent: streamed chat completions, the whole history each turn, its own tool ids."""
+
+    def __init__(self, url: str) -> None:
+        self.client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": "You are a coding agent."}]
+        self.seen_ids: list[str] = []
+
+    def turn(self) -> tuple[str, list[dict[str, Any]], str]:
+        stream = self.client.chat.completions.create(
+            model="detour", messages=self.messages, stream=True, stream_options={"include_usage": True},
+            reasoning_effort="high", tools=[{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+                                            for n in ("Read", "Edit", "Grep")])
+        calls: dict[int, dict[str, Any]] = {}
+        text, model = "", ""
+        for chunk in stream:
+            model = chunk.model or model
+            for choice in chunk.choices:
+                text += choice.delta.content or ""
+                for tc in choice.delta.tool_calls or []:
+                    call = calls.setdefault(tc.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+                    call["id"] = tc.id or call["id"]
+                    if tc.function is not None:
+                        call["function"]["name"] += tc.function.name or ""
+                        call["function"]["arguments"] += tc.function.arguments or ""
+        tool_calls = [calls[i] for i in sorted(calls)]
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        self.messages.append(message)
+        return model, tool_calls, text
+
+    def tool_results(self, calls: list[dict[str, Any]]) -> None:
+        assert calls, "expected a tool call"
+        for call in calls:
+            self.seen_ids.append(call["id"])
+            self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": f"result of {call['function']['name']}"})
+
+
+def test_openai_door_session_through_anthropic_gemini_and_mistral(make_gateway, fake: FakeProvider) -> None:
+    fake.script("claude-x",
+                B.thinking_tool("Read it.", "Read", {"file_path": "a.py"}, id="toolu_ant_7", signature="sig-ant-7"),
+                B.rate_limit(retry_after=COOL),
+                B.text("Fixed."))
+    fake.script("gemini-3-pro", B.thinking_tool("Grep callers.", "Grep", {"pattern": "f("}, signature="gem-sig-7"),
+                B.overloaded())
+    fake.script("mistral-large", B.tool_call("Edit", {"file_path": "b.py"}, id="Ab3dE6gH9"))
+    providers_ = {**providers(fake), "mistral": {"baseURL": fake.openai_base, "protocol": "openai",
+                                                   "apiKey": "mistral-fake", "models": {"mistral-large": dict(CAPS)}}}
+    gw = make_gateway(provider=providers_, model=chain("ant/claude-x", "gem/gemini-3-pro", "mistral/mistral-large"))
+    oc = OpenCode(gw.url)
+    oc.messages.append({"role": "user", "content": "Fix the failing test."})
+
+    model, calls, _ = oc.turn()
+    assert model == "ant/claude-x" and calls[0]["id"] == "toolu_ant_7"
+    oc.tool_results(calls)
+    model, calls, _ = oc.turn()  # Anthropic rate-limited: Gemini 3 continues the loop
+    assert model == "gem/gemini-3-pro"
+    oc.tool_results(calls)
+    gemini_calls = [p for c in fake.requests[-1].body["contents"] if c["role"] == "model" for p in c["parts"]
+                    if "functionCall" in p]
+    assert gemini_calls[0]["thoughtSignature"] == "skip_thought_signature_validator"
+    model, calls, _ = oc.turn()  # Gemini overloaded, Anthropic cooling: Mistral, which takes nine-character ids
+    assert model == "mistral/mistral-large"
+    oc.tool_results(calls)
+    mistral_ids = [tc["id"] for m in fake.requests[-1].body["messages"] for tc in m.get("tool_calls") or []]
+    assert len(mistral_ids) == 2 and all(re.match(r"^[a-zA-Z0-9]{9}$", i) for i in mistral_ids)
+    answered = [m["tool_call_id"] for m in fake.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert answered == mistral_ids, "every result still pairs with its call"
+
+    time.sleep(COOL + 0.2)
+    model, calls, text = oc.turn()  # back on the primary, which did not start this turn's thinking
+    assert model == "ant/claude-x" and text == "Fixed." and not calls
+    sent = fake.requests[-1].body
+    assert sent["thinking"] == {"type": "disabled"}
+    assert [b["id"] for m in sent["messages"] if m["role"] == "assistant" for b in m["content"]
+            if b["type"] == "tool_use"][0] == "toolu_ant_7"
+    assert refused(fake) == [], "no upstream answered 400"
+    assert oc.seen_ids[0] == "toolu_ant_7" and oc.seen_ids[2] == "Ab3dE6gH9" and len(set(oc.seen_ids)) == 3
+    assert [tc["id"] for m in oc.messages for tc in m.get("tool_calls") or []] == oc.seen_ids

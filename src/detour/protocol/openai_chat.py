@@ -110,6 +110,7 @@ def decode_request(body: dict[str, Any], headers: Mapping[str, str] | None = Non
         raise ValueError("messages: expected a non-empty array")
     flags: dict[str, Any] = {"raw": body}  # flags record what a fast-path pass-through must not send blindly
     messages = [_decode_message(m, i, flags) for i, m in enumerate(raw_messages)]
+    flags["decoded"] = messages  # the fast path applies only while the request still holds this very list
     req = Request(model=model, messages=messages, provider_details={"openai": flags})
     _decode_tools(body, req)
     _decode_params(body, req)
@@ -423,6 +424,8 @@ def encode_request(req: Request, model: str, *, flavor: str = "openai") -> dict[
 def _fast_path_ok(req: Request, raw: dict[str, Any], od: dict[str, Any], fl: Flavor) -> bool:
     if len(req.messages) != len(raw["messages"]) or len(req.tools) != len(raw.get("tools") or ()):
         return False  # the router changed the conversation without clearing provider_details
+    if od.get("decoded", req.messages) is not req.messages:
+        return False  # history repair rewrote the conversation for this target
     if od.get("developer") and not fl.developer_role:
         return False
     if od.get("reasoning") and not fl.reasoning_back:
