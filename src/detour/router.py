@@ -23,14 +23,17 @@ from typing import Any, Self
 from detour.health import EventBus, HealthEvent, Ledger, StateStore
 from detour.protocol.messages import Message, Request, Response, TextPart
 from detour.routing import attempt as _attempt
+from detour.routing import checks as _checks
+from detour.routing import routes as _routes
+from detour.routing.escalate import Escalation, annotate
 from detour.routing.keys import Key, KeyPool, session_key
-from detour.routing.needs import infer_needs, parse_require
+from detour.routing.needs import Needs, infer_needs, parse_require
 from detour.routing.plan import Guardrails, Plan, Target, make_plan
 from detour.routing.policy import Settings
 from detour.routing.result import AllFailed, Attempt, Result, cost_of
 from detour.routing.stream import RouterStream
 from detour.routing.targets import Targets, chain_for
-from detour.routing.walk import Shared, Walk, availability
+from detour.routing.walk import Served, Shared, Walk, availability
 from detour.spend import Budgets
 from detour.transport import Transport
 
@@ -72,6 +75,8 @@ class Router:
         self.keys = KeyPool()
         self.shared = Shared(self.ledger, self.keys, sleep, rand)
         self._rails: dict[int, tuple[Guardrails, Settings]] = {}
+        self._custom_checks: dict[str, tuple[_checks.Check, frozenset[str] | None]] = {}
+        self._chain_checks: dict[str, _checks.Checks] = {}
 
     @classmethod
     def from_config(cls, path: Any = None, **kwargs: Any) -> Router:
@@ -82,16 +87,54 @@ class Router:
     # ------------------------------------------------------------ the routing decision (no I/O)
 
     def plan(self, req: Request, *, require: str | Iterable[str] | None = None) -> tuple[str, Plan, Settings]:
-        name, chain, models = chain_for(self.config, req)
+        needs = infer_needs(req, parse_require(require))
+        route = self.match_route(req, needs)
+        if route is not None:
+            name, chain = route.chain, self.config.chain(route.chain)
+            models = list(chain.models)
+        else:
+            name, chain, models = chain_for(self.config, req)
         groups, unresolved = self.targets.groups(models)
         rails, settings = self._chain_settings(chain)
-        needs = infer_needs(req, [*parse_require(require), *getattr(chain, "require", ())])
+        if chain.require:
+            needs = Needs(needs.caps | frozenset(parse_require(chain.require)), needs.min_context, needs.image_urls)
         ledger = self.ledger
         plan = make_plan(groups, needs, rails, missing=ledger.missing, speed=lambda m: _tps(ledger, m))
+        plan.route = route
         if unresolved:
             plan.skipped = unresolved + plan.skipped
             plan.primary = models[0] if models else plan.primary
         return name, plan, settings
+
+    def match_route(self, req: Request, needs: Needs | None = None) -> _routes.RouteMatch | None:
+        """The route rule that picks this request's chain (None: no rule does, or the client named one)."""
+        rules = self.config.routes
+        if not rules or not _routes.routable(req, req.model):
+            return None
+        return _routes.match(rules, req, needs if needs is not None else infer_needs(req))
+
+    # ------------------------------------------------------------ answer checks
+
+    def add_check(self, name: str, check: _checks.Check, *, chains: Iterable[str] | None = None) -> None:
+        """A custom answer check, ``check(request, response) -> str | None`` (what is wrong, or None).
+
+        It runs after the chain's own ``escalate`` checks, on ``chains`` (None: every chain); an answer that
+        fails it escalates to the next candidate like a built-in check."""
+        self._custom_checks[name] = (check, frozenset(chains) if chains is not None else None)
+        self._chain_checks.clear()
+
+    def checks_for(self, chain_name: str) -> _checks.Checks:
+        found = self._chain_checks.get(chain_name)
+        if found is None:
+            found = _checks.for_chain(self.config.chain(chain_name), self._custom_checks, chain_name)
+            self._chain_checks[chain_name] = found
+        return found
+
+    def _escalation(self, walk: Walk, req: Request) -> Escalation | None:
+        checks = self.checks_for(walk.chain)
+        if not checks.applies(req):
+            return None
+        return Escalation(checks, req, lambda: bool(walk.remaining))
 
     def route(self, req: Request, *, require: str | Iterable[str] | None = None) -> list[tuple[str, str]]:
         """The routing decision without I/O: each planned candidate with its health right now."""
@@ -116,26 +159,50 @@ class Router:
         await self.ledger.ensure_loaded()
         walk = self._walk(request, require, session)
         settings = walk.settings
+        esc = self._escalation(walk, request)
+        spent: list[float] = []
+
+        async def charge_bad(target: Target, key: Key, usage: Any) -> None:
+            cost = cost_of(usage, target.info)
+            spent.append(cost or 0.0)
+            await self.charge(walk.chain, target, key.alias, usage, cost)
 
         async def call(target: Target, key: Key) -> tuple[Response, dict[str, str]]:
-            return await _attempt.complete(self.transport, target, key, request, self.timeouts, settings.on_content_block)
+            response, headers = await _attempt.complete(self.transport, target, key, request, self.timeouts,
+                                                        settings.on_content_block)
+            if esc is not None:
+                await esc.inspect(target, key, response, headers, charge_bad)
+            return response, headers
 
         started = time.perf_counter()
-        served = await walk.run(call)
+        try:
+            served = await walk.run(call)
+        except AllFailed:
+            kept = esc.fallback() if esc is not None else None
+            if kept is None:
+                raise
+            served = Served(kept.response, kept.target, kept.key, kept.headers)
+            spent.pop()  # that answer was charged when it was turned down
         response, target = served.value, served.target
         elapsed = time.perf_counter() - started
         out = response.usage.output_tokens
         await self.ledger.record_speed(target.model_id, None, out / elapsed if out and elapsed > 0 else None)
         cost = cost_of(response.usage, target.info)
-        await self.charge(walk.chain, target, served.key.alias, response.usage, cost)
+        if esc is None or esc.kept is None or served.value is not esc.kept.response:
+            await self.charge(walk.chain, target, served.key.alias, response.usage, cost)
+        if esc is not None:
+            annotate(walk.attempts, target.model_id, esc.note)
+        total = (cost or 0.0) + sum(spent) if cost is not None or spent else None
         return Result(
             response=response,
             model=target.model_id,
             attempts=walk.attempts,
             skipped=walk.skipped,
             fallback_reason=walk.fallback_reason(target.model_id),
-            cost=cost,
+            cost=total,
             key=served.key.alias,
+            route=walk.plan.route,
+            chain=walk.chain,
         )
 
     async def charge(self, chain: str, target: Target, key: str, usage: Any, cost: float | None) -> None:

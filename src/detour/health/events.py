@@ -10,7 +10,8 @@ from typing import Any, Literal, TypeAlias
 
 log = logging.getLogger("detour.health")
 
-EventType: TypeAlias = Literal["switch", "cooldown_start", "cooldown_end", "probe", "recover", "skip", "rescue", "budget"]
+EventType: TypeAlias = Literal["switch", "cooldown_start", "cooldown_end", "probe", "recover", "skip", "rescue", "budget",
+                             "route", "escalate"]
 
 
 @dataclass(slots=True)

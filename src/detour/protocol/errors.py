@@ -76,6 +76,7 @@ ErrorKind: TypeAlias = Literal[
     "bad_request",
     "stream_broken",
     "connection_lost",
+    "bad_answer",  # an HTTP 200 answer that failed one of the chain's answer checks (detour.routing.checks)
 ]
 # "route" is one model on one key; None on a Failure means "the policy table's default" (routing.policy.SCOPES)
 Scope: TypeAlias = Literal["key", "model", "provider", "route"]

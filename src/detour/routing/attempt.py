@@ -137,15 +137,29 @@ async def open_primed(transport: Transport, target: Target, key: Key, req: Reque
 async def _prime(stream: UpstreamStream, gate: Gate, started: float, first_deadline: float, deadline: float) -> Primed:
     loop = asyncio.get_running_loop()
     upstream_id = ""
+    hold = gate.hold
     while True:
-        left = first_deadline - loop.time()
+        now = loop.time()
+        if hold is not None and not hold.released and hold.seen:
+            first_deadline = deadline  # the first token came; the answer is being held back for its checks
+        left = first_deadline - now
+        if hold is not None and not hold.released:
+            if now >= hold.until:
+                ready = gate.release("time")  # held too long: let it through unchecked
+                if is_content(ready):
+                    return Primed(stream, gate, ready, [], started, now, deadline, upstream_id)
+            else:
+                left = min(left, hold.until - now)
         if left <= 0:
             raise UpstreamError(Failure("timeout", "no first token before the deadline"), stream.headers)
         try:
             events = await stream.read(left)
         except UpstreamError as err:
-            if err.failure.kind == "timeout":
-                err.failure.message = "no first token before the deadline"
+            if err.failure.kind != "timeout":
+                raise
+            if hold is not None and not hold.released and loop.time() >= hold.until:
+                continue  # the hold-back time is up, not the first-token deadline
+            err.failure.message = "no first token before the deadline"
             raise
         for i, ev in enumerate(events):
             if ev.kind == "start":

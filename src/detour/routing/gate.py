@@ -2,14 +2,20 @@
 
 It holds tool-call deltas until the call is complete (a client never gets half a tool call), maps the
 attempt's part indices onto the client stream's, and, for a rescue, either continues the last text part
-(prefill) or holds output back until the replay has reproduced the text already sent (replay).
+(prefill) or holds output back until the replay has reproduced the text already sent (replay). With a Hold
+(answer checks, routing.escalate) it holds the whole answer until its finish, then lets it through at once
+if it passed, or raises the BadAnswer the judge returns; past the hold's size or time limit it lets the
+answer through unchecked.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from detour.protocol.messages import (
+    Accumulator,
     Event,
     Finish,
     TextDelta,
@@ -39,16 +45,78 @@ class Sent:
 
 
 @dataclass(slots=True)
+class Hold:
+    """Answer checks on a stream: nothing reaches the client until the whole answer was judged.
+
+    ``judge(response, upstream_events)`` raises to turn the answer down; returning lets it through.
+    ``released`` says what happened: "" holding, "checked", "size" or "time" (let through unchecked).
+    """
+
+    judge: Callable[[object, list[Event]], None]
+    size: int
+    until: float  # loop time after which the answer is let through unchecked
+    acc: Accumulator = field(default_factory=Accumulator)
+    upstream: list[Event] = field(default_factory=list)
+    held: list[Event] = field(default_factory=list)
+    chars: int = 0
+    released: str = ""
+    seen: bool = False  # upstream content arrived: the first-token deadline is met
+    snapshot: Sent | None = None
+
+
+@dataclass(slots=True)
 class Gate:
     sent: Sent
     mode: str = ""  # "" first attempt | "prefill" | "replay"
+    hold: Hold | None = None
     _map: dict[int, int] = field(default_factory=dict)
     _tool_buf: dict[int, list[Event]] = field(default_factory=dict)
     _replayed: str = ""
     _first_part: bool = True
 
+    def __post_init__(self) -> None:
+        if self.hold is not None:
+            self.hold.snapshot = dataclasses.replace(self.sent)
+
     def feed(self, event: Event) -> list[Event]:
         """Upstream event -> events for the client now (possibly none)."""
+        hold = self.hold
+        if hold is None or hold.released:
+            return self._feed(event)
+        out = self._feed(event)
+        hold.acc.add(event)
+        hold.upstream.append(event)
+        hold.held += out
+        hold.chars += _size(event)
+        hold.seen = hold.seen or event.kind in CONTENT_KINDS
+        if event.kind == "finish":
+            try:
+                hold.judge(hold.acc.response(allow_incomplete=True), hold.upstream)
+            except BaseException:
+                self.restore()
+                raise
+            return self.release("checked")
+        if hold.chars > hold.size:
+            return self.release("size")
+        return []
+
+    def release(self, why: str) -> list[Event]:
+        """Let the held answer through (``why``: checked | size | time)."""
+        hold = self.hold
+        if hold is None or hold.released:
+            return []
+        hold.released = why
+        out, hold.held = hold.held, []
+        return out
+
+    def restore(self) -> None:
+        """A turned-down answer never reached the client: what was sent is as before it."""
+        hold = self.hold
+        if hold is not None and hold.snapshot is not None:
+            for name in ("text", "next_index", "last_text_index", "tools", "finished"):
+                setattr(self.sent, name, getattr(hold.snapshot, name))
+
+    def _feed(self, event: Event) -> list[Event]:
         kind = event.kind
         if kind == "start" or kind == "error":
             return []  # the stream driver emits one Start; errors are handled by the driver
@@ -129,6 +197,15 @@ class Gate:
     @property
     def holding(self) -> bool:
         return bool(self._tool_buf)
+
+
+def _size(event: Event) -> int:
+    kind = event.kind
+    if kind == "text" or kind == "thinking":
+        return len(event.text)  # type: ignore[union-attr]
+    if kind == "tool_call_delta":
+        return len(event.arguments)  # type: ignore[union-attr]
+    return 0
 
 
 def is_content(events: list[Event]) -> bool:

@@ -43,6 +43,7 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (model_id, reason)
     primary: str = ""  # the chain's first choice, planned out or not
+    route: Any = None  # detour.routing.routes.RouteMatch when a route rule chose the chain
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@
     content_blocked    onContentBlock: fail | switch (uncensored first)  -
     bad_request        fail, unless an unsupported parameter: skip       -
     not_found          switch                                            model, 1 h ladder
+    bad_answer         escalate: switch to the next (stronger) candidate  -  (the model is healthy)
 
 Scope: the classifier's own scope is authoritative when it gives one (a Gemini quota that is
 ``…PerDayPerProjectPerModel`` cools that model, not the whole key); the table's column is only the default for
@@ -98,7 +99,7 @@ def decide(failure: Failure, retries: int, s: Settings, *, rand: Callable[[], fl
         return Decision("retry") if retries == 0 else Decision("switch", cool=scope)
     if kind in ("timeout", "unreachable", "stream_broken", "not_found"):
         return Decision("switch", cool=scope)
-    if kind == "context_too_long":
+    if kind in ("context_too_long", "bad_answer"):
         return Decision("switch")
     if kind == "content_blocked":
         return Decision("switch" if s.on_content_block == "switch" else "fail")

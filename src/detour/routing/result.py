@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from detour.catalog.model import ModelInfo
 from detour.protocol.errors import Failure
@@ -22,6 +23,7 @@ class Attempt:
     retry_after: float | None = None
     message: str = ""
     mode: str = ""  # streaming rescue: "prefill" | "replay"; "" otherwise
+    check: str = ""  # bad_answer: the check it failed; ok: "" or what became of the checks (skipped, unresolved)
 
 
 @dataclass(slots=True)
@@ -34,6 +36,13 @@ class Result:
     cost: float | None = None  # USD, from usage x catalog prices; None when prices are unknown
     key: str = ""
     error: Failure | None = None  # streams only: the original failure when the answer is truncated
+    route: Any = None  # detour.routing.routes.RouteMatch: the route rule that chose the chain, None when none did
+    chain: str = ""  # the chain that served
+
+    @property
+    def escalations(self) -> list[tuple[str, str]]:
+        """(model, check) of each answer a check turned down before this one."""
+        return [(a.model, a.check) for a in self.attempts if a.kind == "bad_answer"]
 
     @property
     def complete(self) -> bool:

@@ -13,6 +13,7 @@ failure. A tool call is never delivered in halves, and no rescue is tried once o
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -20,12 +21,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Accumulator, ErrorEvent, Event, Request, Start, Usage
+from detour.protocol.messages import (
+    Accumulator,
+    ErrorEvent,
+    Event,
+    Request,
+    Start,
+    Usage,
+)
 from detour.routing.attempt import Primed, open_primed, prefill_request, pump
-from detour.routing.gate import Diverged, Gate, Sent
+from detour.routing.escalate import BadAnswer, Kept, annotate
+from detour.routing.gate import Diverged, Gate, Hold, Sent
 from detour.routing.keys import Key, scrub
 from detour.routing.plan import Target
 from detour.routing.result import AllFailed, Attempt, Result, cost_of
+from detour.routing.routes import RouteMatch
 from detour.routing.walk import Served, Walk
 from detour.transport import UpstreamError
 
@@ -60,6 +70,15 @@ class RouterStream:
     @property
     def attempts(self) -> list[Attempt]:
         return self._driver.walk.attempts if self._driver is not None else []
+
+    @property
+    def route(self) -> RouteMatch | None:
+        """The route rule that chose the chain (None: none did)."""
+        return self._driver.walk.plan.route if self._driver is not None else None
+
+    @property
+    def escalations(self) -> list[tuple[str, str]]:
+        return [(a.model, a.check) for a in self.attempts if a.kind == "bad_answer"]
 
     @property
     def fallback_reason(self) -> str | None:
@@ -97,6 +116,7 @@ class _Driver:
         self.router = router
         self.req = req
         self.walk: Walk = router._walk(req, require, session)
+        self.esc = router._escalation(self.walk, req)
         self.sent = Sent()
         self.acc = Accumulator()
         self.original: Failure | None = None
@@ -112,6 +132,11 @@ class _Driver:
             try:
                 served = await self.walk.run(call)
             except AllFailed:
+                kept = self.esc.fallback() if self.esc is not None and not self.sent.content else None
+                if kept is not None:
+                    for event in self._kept(kept):
+                        yield event
+                    return
                 if not self.sent.content:
                     raise
                 yield self._deliver(ErrorEvent(self.original))
@@ -183,6 +208,23 @@ class _Driver:
         self.walk.broke(target, key, failure)
         await self.router.ledger.cool(f"model:{target.model_id}", failure.kind, reason=failure.message[:200])
 
+    def _kept(self, kept: Kept) -> list[Event]:
+        """Deliver the answer a check turned down, when no stronger candidate could answer (it was charged)."""
+        self.served, self.key = kept.target, kept.key
+        self.sent.started = True
+        out = [self._deliver(Start(kept.response.id, kept.target.model_id))]
+        gate = Gate(self.sent)
+        for event in kept.events or ():
+            out += [self._deliver(e) for e in gate.feed(event)]
+        self.charged = self.acc.usage
+        return out
+
+    async def _charge_bad(self, target: Target, key: Key, usage: Usage) -> None:
+        segment = cost_of(usage, target.info)
+        if segment is not None:
+            self.cost = (self.cost or 0.0) + segment
+        await self.router.charge(self.walk.chain, target, key.alias, usage, segment)
+
     def _deliver(self, event: Event) -> Event:
         if event.kind not in ("start", "usage", "error"):
             self.sent.content = True
@@ -195,10 +237,34 @@ class _Driver:
     # ------------------------------------------------------------ attempts
 
     async def _first_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
-        gate = Gate(self.sent)
+        esc = self.esc
+        hold = self._hold() if esc is not None else None
+        gate = Gate(self.sent, hold=hold)
         switch = self.walk.settings.on_content_block == "switch"
-        return await open_primed(self.router.transport, target, key, self.req, gate, self.router.timeouts,
-                                 switch_on_block=switch)
+        try:
+            primed, headers = await open_primed(self.router.transport, target, key, self.req, gate, self.router.timeouts,
+                                                switch_on_block=switch)
+        except BadAnswer as bad:
+            assert esc is not None
+            await esc.keep(bad, target, key, self._charge_bad)
+            raise
+        if esc is not None and hold is not None and hold.released in ("size", "time"):
+            limit = f"{esc.checks.hold_size} characters" if hold.released == "size" else f"{esc.checks.hold_time:g}s"
+            esc.note = f"checks skipped: the answer was released unchecked after the hold-back limit of {limit}"
+        return primed, headers
+
+    def _hold(self) -> Hold:
+        """Hold the whole answer back for the chain's checks; a turned-down one raises BadAnswer from the gate."""
+        esc = self.esc
+        assert esc is not None
+
+        def judge(response: object, upstream: list[Event]) -> None:
+            failed = esc.judge(response)  # type: ignore[arg-type]
+            if failed is not None:
+                raise BadAnswer(failed[0], failed[1], response, None, list(upstream))  # type: ignore[arg-type]
+
+        until = asyncio.get_running_loop().time() + esc.checks.hold_time
+        return Hold(judge, esc.checks.hold_size, until)
 
     async def _rescue_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
         """Prefill when the model takes it (or might); replay with hold-back when it does not."""
@@ -230,6 +296,8 @@ class _Driver:
         response = self.acc.response(allow_incomplete=True)
         response.model = self.served.model_id
         complete = self.sent.finished and self.acc.error is None
+        if self.esc is not None:
+            annotate(self.walk.attempts, self.served.model_id, self.esc.note)
         return Result(
             response=response,
             model=self.served.model_id,
@@ -239,6 +307,8 @@ class _Driver:
             cost=self.cost,
             key=self.key.alias if self.key else "",
             error=None if complete else (self.original or self.acc.error or Failure("stream_broken", "incomplete")),
+            route=self.walk.plan.route,
+            chain=self.walk.chain,
         )
 
 

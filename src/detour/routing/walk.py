@@ -283,6 +283,7 @@ class Walk:
             retry_after=failure.retry_after_s if failure is not None else None,
             message=failure.message[:300] if failure is not None else "",
             mode=self.mode,
+            check=(failure.code or "") if failure is not None and failure.kind == "bad_answer" else "",
         ))
 
     def fallback_reason(self, served: str) -> str | None:

@@ -6,7 +6,8 @@ import asyncio
 import hmac
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -58,7 +59,7 @@ class Gateway:
 
             try:
                 await handler(scope, receive, tracked)
-            except Exception as exc:  # noqa: BLE001 - a bug must still answer in the client's protocol
+            except Exception as exc:
                 log.exception("internal error on %s %s", scope["method"], scope["path"])
                 if not started:
                     door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
@@ -136,7 +137,7 @@ class Gateway:
         except AllFailed as exc:
             await self._all_failed(send, door, req, exc, started)
             return
-        except Exception as exc:  # noqa: BLE001 - a bug must still answer in the client's protocol
+        except Exception as exc:
             log.exception("internal error while routing %s", req.model)
             await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
             return
@@ -294,6 +295,11 @@ def _served_headers(result: Any) -> list[tuple[bytes, bytes]]:
     out = [(b"x-detour-model", result.model.encode()), (b"x-detour-attempts", str(len(result.attempts)).encode())]
     if result.fallback_reason:
         out.append((b"x-detour-fallback-reason", result.fallback_reason.encode()))
+    if result.route is not None:
+        out.append((b"x-detour-route", result.route.header().encode()))
+    escalations = [f"{check}@{model}" for model, check in result.escalations]
+    if escalations:
+        out.append((b"x-detour-escalations", ", ".join(escalations).encode()))
     return out
 
 

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from detour.testing.dialects import LocalServer, dialect
 from detour.testing.wire import Content, ErrorSpec, ToolCall, module
 
-FaultKind = Literal["cut", "stall", "malformed", "no_done", "midstream", "slow_first"]
+FaultKind = Literal["cut", "stall", "malformed", "no_done", "midstream", "slow_first", "pace"]
 _FAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 
 
@@ -218,6 +218,17 @@ class B:
         return Reply(Content(text=text, finish="content_filter", prompt_blocked=prompt))
 
     @staticmethod
+    def refusal(text: str = "I'm sorry, but I can't help with that.") -> Behavior:
+        """200 with the model's refusal: OpenAI ``message.refusal`` (content null, finish ``stop``); Anthropic
+        ``stop_reason: "refusal"``; Gemini a SAFETY stop."""
+        return Reply(Content(text=None, refusal=text))
+
+    @staticmethod
+    def truncated(text: str = _FAULT_TEXT, *, chunks: int = 5, usage: tuple[int, int] | None = None) -> Behavior:
+        """200 that stopped at the output limit: OpenAI ``length``, Anthropic ``max_tokens``, Gemini ``MAX_TOKENS``."""
+        return Reply(Content(text=text, chunks=chunks, finish="length", usage=usage))
+
+    @staticmethod
     def reject_prefill(otherwise: Behavior | None = None) -> Behavior:
         """400 "does not support assistant message prefill" only if the last message is the assistant's."""
         return RejectPrefill(otherwise or Reply())
@@ -236,6 +247,12 @@ class B:
     def slow_first_token(seconds: float, text: str = _FAULT_TEXT, *, chunks: int = 5) -> Behavior:
         """Streams: headers at once, first event after ``seconds``. Non-streaming: a delayed response."""
         return _reply(text, chunks, Fault("slow_first", seconds=seconds))
+
+    @staticmethod
+    def paced(text: str = _FAULT_TEXT, *, every: float = 0.05, chunks: int = 8, finish: str = "stop") -> Behavior:
+        """A complete answer whose deltas arrive ``every`` seconds apart, like a model generating them
+        (streams; a non-streaming request gets the whole answer after ``chunks * every`` seconds)."""
+        return Reply(Content(text=text, chunks=chunks, finish=finish), fault=Fault("pace", seconds=every))  # type: ignore[arg-type]
 
     @staticmethod
     def cut(after: int = 2, *, text: str = _FAULT_TEXT, chunks: int = 8) -> Behavior:
@@ -289,8 +306,8 @@ class B:
 
 _SPEC_NAMES = {
     "text", "tool_call", "thinking", "rate_limit", "quota", "status", "overloaded", "server_error", "context_length",
-    "content_filter", "reject_prefill", "reset", "silent", "slow_first_token", "cut", "stall", "malformed", "no_done",
-    "midstream_error", "random", "echo",
+    "content_filter", "refusal", "truncated", "reject_prefill", "reset", "silent", "slow_first_token", "cut", "stall", "malformed", "no_done",
+    "midstream_error", "random", "echo", "paced",
 }
 
 

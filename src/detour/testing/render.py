@@ -78,6 +78,8 @@ def _whole(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
     fault = b.fault.kind if b.fault is not None else None
     if fault == "slow_first":
         return [Sleep(b.fault.seconds), response(200, headers, data)]  # type: ignore[union-attr]
+    if fault == "pace":
+        return [Sleep(b.fault.seconds * b.content.chunks), response(200, headers, data)]  # type: ignore[union-attr]
     if fault == "malformed":
         return [response(200, headers, data[: len(data) // 2])]
     if fault in ("cut", "stall"):
@@ -114,6 +116,12 @@ def _stream(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
         return [start + _body(frames) + LAST_CHUNK]
     if fault.kind == "slow_first":
         return [start, Sleep(fault.seconds), _body(frames) + LAST_CHUNK]
+    if fault.kind == "pace":
+        steps: list[Step] = [start]
+        for frame in frames:
+            steps += [Sleep(fault.seconds), _body([frame])] if frame.delta else [_body([frame])]
+        steps[-1] = steps[-1] + LAST_CHUNK  # type: ignore[operator]
+        return steps
     if fault.kind == "no_done":
         kept = [f for f in frames if f.data != wire.TERMINAL]
         return [start + _body(kept) + LAST_CHUNK]

@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 Protocol = Literal["openai", "anthropic", "gemini", "openai-responses"]
-Finish = Literal["stop", "tool_calls", "content_filter"]
+Finish = Literal["stop", "tool_calls", "content_filter", "length"]
 ErrorKind = Literal[
     "rate_limit", "quota", "overloaded", "server_error", "context_length", "reject_prefill", "status", "invalid"
 ]
@@ -52,6 +52,7 @@ class Content:
     prompt_blocked: bool = False
     usage: tuple[int, int] | None = None
     server: str | None = None  # a local server's dialect (detour.testing.dialects) for Chat Completions replies
+    refusal: str | None = None  # a model's refusal: OpenAI's ``refusal`` field, Anthropic's ``refusal`` stop
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ _STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 TERMINAL: bytes | None = _STOP
 _PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
-_STOP_REASON = {"stop": "end_turn", "tool_calls": "tool_use", "content_filter": "refusal"}
+_STOP_REASON = {"stop": "end_turn", "tool_calls": "tool_use", "content_filter": "refusal", "length": "max_tokens"}
 _PREFILL = (
     "This model does not support assistant message prefill. The conversation must end with a user message."
 )
@@ -58,7 +58,9 @@ def _blocks(c: Content, ctx: Ctx) -> list[dict[str, Any]]:
     if c.thinking is not None:
         ISSUED["anthropic"].add(c.signature)
         blocks.append({"type": "thinking", "thinking": c.thinking, "signature": c.signature})
-    if c.text or (c.text is not None and c.tool is None and c.finish != "content_filter"):
+    if c.refusal is not None:
+        blocks.append({"type": "text", "text": c.refusal})  # the refusal is text, with stop_reason "refusal"
+    elif c.text or (c.text is not None and c.tool is None and c.finish != "content_filter"):
         blocks.append({"type": "text", "text": c.text})
     if c.tool is not None:
         blocks.append({"type": "tool_use", "id": _tool_id(c, ctx), "name": c.tool.name, "input": c.tool.arguments})
@@ -66,7 +68,8 @@ def _blocks(c: Content, ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def _stop_details(c: Content) -> dict[str, Any] | None:
-    return {"type": "refusal", "category": None, "explanation": None} if c.finish == "content_filter" else None
+    refused = c.finish == "content_filter" or c.refusal is not None
+    return {"type": "refusal", "category": None, "explanation": None} if refused else None
 
 
 def body(c: Content, ctx: Ctx) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def body(c: Content, ctx: Ctx) -> dict[str, Any]:
         "role": "assistant",
         "model": ctx.model,
         "content": _blocks(c, ctx),
-        "stop_reason": _STOP_REASON[c.finish],
+        "stop_reason": "refusal" if c.refusal is not None else _STOP_REASON[c.finish],
         "stop_sequence": None,
         "usage": _usage(c, ctx, output_tokens(c)[0]),
     }

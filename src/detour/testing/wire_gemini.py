@@ -22,7 +22,7 @@ from detour.testing.wire import (
 ID_HEADER = "x-goog-request-id"
 TERMINAL: bytes | None = None
 
-_FINISH = {"stop": "STOP", "tool_calls": "STOP", "content_filter": "SAFETY"}
+_FINISH = {"stop": "STOP", "tool_calls": "STOP", "content_filter": "SAFETY", "length": "MAX_TOKENS"}
 _SAFETY = [{"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}]
 _PREFILL = (
     "This model does not support assistant message prefill. The conversation must end with a user message."
@@ -88,7 +88,7 @@ def body(c: Content, ctx: Ctx) -> dict[str, Any]:
     if c.prompt_blocked:
         return _blocked(c, ctx)
     candidate: dict[str, Any] = {"content": {"parts": _parts(c), "role": "model"}, "finishReason": _FINISH[c.finish]}
-    if c.finish == "content_filter":
+    if c.finish == "content_filter" or c.refusal is not None:
         candidate = {"finishReason": "SAFETY", "safetyRatings": _SAFETY}
     candidate["index"] = 0
     return _response(ctx, candidate, usage(c, ctx))
@@ -118,7 +118,7 @@ def frames(c: Content, ctx: Ctx) -> list[Frame]:
     if c.tool is not None:
         out.append(_piece(ctx, _parts(Content(text=None, tool=c.tool))[0]))
     last: dict[str, Any] = {"content": {"parts": [{"text": ""}], "role": "model"}, "finishReason": _FINISH[c.finish]}
-    if c.finish == "content_filter":
+    if c.finish == "content_filter" or c.refusal is not None:
         last = {"finishReason": "SAFETY", "safetyRatings": _SAFETY}
     last["index"] = 0
     out.append(Frame(_sse(_response(ctx, last, usage(c, ctx)))))

@@ -23,7 +23,7 @@ ID_HEADER = "x-request-id"
 _DONE = b"data: [DONE]\n\n"
 TERMINAL: bytes | None = _DONE
 
-_FINISH = {"stop": "stop", "tool_calls": "tool_calls", "content_filter": "content_filter"}
+_FINISH = {"stop": "stop", "tool_calls": "tool_calls", "content_filter": "content_filter", "length": "length"}
 _PREFILL = (
     "This model does not support assistant message prefill. The conversation must end with a user message."
 )
@@ -65,7 +65,9 @@ def _timings(c: Content, ctx: Ctx) -> dict[str, Any]:
 
 
 def _message(c: Content, ctx: Ctx, d: Dialect | None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": None, "annotations": []}
+    msg: dict[str, Any] = {"role": "assistant", "content": c.text, "refusal": c.refusal, "annotations": []}
+    if c.refusal is not None:
+        msg["content"] = None  # a refusal comes instead of the content, with finish_reason "stop"
     if d is not None:
         msg = {"role": "assistant", "content": c.text}
     if c.thinking is not None:
@@ -157,7 +159,10 @@ def frames(c: Content, ctx: Ctx) -> list[Frame]:
     out = [Frame(ch.chunk(first))]
     reasoning = d.reasoning_field if d is not None else "reasoning_content"
     out += [Frame(ch.chunk({reasoning: p}), True) for p in split(c.thinking or "", c.chunks)]
-    out += [Frame(ch.chunk({"content": p}), True) for p in split(c.text or "", c.chunks)]
+    if c.refusal is not None:
+        out += [Frame(ch.chunk({"refusal": p}), True) for p in split(c.refusal, c.chunks)]
+    else:
+        out += [Frame(ch.chunk({"content": p}), True) for p in split(c.text or "", c.chunks)]
     if c.tool is not None:
         out += _tool_frames(ch)
     usage_chunk = ctx.include_usage and (d is None or d.stream_usage)
