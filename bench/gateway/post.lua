@@ -4,7 +4,7 @@
 -- Environment:
 --   BENCH_PATH   request path            (default /v1/chat/completions)
 --   BENCH_MODEL  the body's model        (default gpt-mock)
---   BENCH_KIND   openai | anthropic      (the body's shape; default openai)
+--   BENCH_KIND   openai | anthropic | responses   (the body's shape; default openai)
 --   BENCH_AUTH   a bearer token          (LiteLLM's master key), optional
 
 local path = os.getenv("BENCH_PATH") or "/v1/chat/completions"
@@ -42,6 +42,10 @@ function request()
   if kind == "anthropic" then
     body = string.format(
       '{"model":"%s","max_tokens":64,"messages":[{"role":"user","content":"bench request %d-%d: answer ok"}]}',
+      model, tid or 0, counter)
+  elseif kind == "responses" then
+    body = string.format(
+      '{"model":"%s","store":false,"max_output_tokens":64,"input":[{"role":"user","content":[{"type":"input_text","text":"bench request %d-%d: answer ok"}]}]}',
       model, tid or 0, counter)
   else
     body = string.format(

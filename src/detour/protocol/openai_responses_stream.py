@@ -384,7 +384,8 @@ class StreamDecoder:
             out.append(ToolCallEnd(idx))
         elif kind == "reasoning":
             part = decode_reasoning(item, "item")
-            out.append(ThinkingDelta(self._idx(obj), "", part.signature, part.redacted_data, part.provider_details))
+            out.append(ThinkingDelta(self._idx(obj), "", part.signature, part.redacted_data, part.provider_details,
+                                     origin=part.origin))
 
     def _terminal(self, obj: dict[str, Any], out: list[Event]) -> None:
         r = obj.get("response") or {}
@@ -532,6 +533,8 @@ class StreamEncoder:
             th.redacted_data = e.redacted_data
         if e.provider_details:
             th.provider_details = {**(th.provider_details or {}), **e.provider_details}
+        if e.origin:
+            th.origin = e.origin
         if e.text:
             if not cur.text:
                 out += self._event("response.reasoning_summary_part.added", {
