@@ -36,7 +36,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from detour.catalog.model import CAPABILITIES, ModelInfo, split_model_id
+from detour.catalog.model import REQUIREMENTS, ModelInfo, UnknownCapability, capability_name, split_model_id
 from detour.providers import BUILTIN_PROVIDERS, Protocol, ProviderSpec, protocol_for_npm
 from detour.units import parse_duration, parse_size
 
@@ -175,8 +175,9 @@ ModelId = Annotated[str, AfterValidator(_model_id)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 Keys = Annotated[list[str], BeforeValidator(_keys), AfterValidator(_drop_empty)]
 
-Capability: TypeAlias = Literal["tools", "image", "pdf", "reasoning", "thinking", "structured_output", "uncensored"]
-assert get_args(Capability) == CAPABILITIES
+Capability: TypeAlias = Literal["tools", "image", "pdf", "reasoning", "thinking", "structured_output", "uncensored",
+                                "local"]
+assert get_args(Capability) == REQUIREMENTS
 
 
 def _ex(example: Any) -> list[Any]:
@@ -232,7 +233,15 @@ class ChainConfig(_Model):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         value = _as_list(value)
-        return [v.strip().lower() if isinstance(v, str) else v for v in value] if isinstance(value, list) else value
+        if not isinstance(value, list):
+            return value
+        out = []
+        for v in value:  # the one vocabulary's aliases; an unknown word is left for the Literal to name by index
+            try:
+                out.append(capability_name(v) if isinstance(v, str) else v)
+            except UnknownCapability:
+                out.append(v)
+        return out
 
     @property
     def models(self) -> list[str]:

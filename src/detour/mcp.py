@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from detour.catalog.model import REQUIREMENTS
+
 if TYPE_CHECKING:  # pragma: no cover
     from mcp.server.mcpserver import MCPServer
 
@@ -87,8 +89,7 @@ class DetourTools:
 
     async def smart_model_select(
         self,
-        needs: Annotated[list[str], Field(description="Required capabilities: tools, image, pdf, reasoning, "
-                                                      "thinking, structured_output, uncensored, local.")] = [],  # noqa: B006
+        needs: Annotated[list[str], Field(description=f"Required capabilities: {', '.join(REQUIREMENTS)}.")] = [],  # noqa: B006
         min_context: Annotated[int | None, Field(description="Minimum context window, in tokens.")] = None,
         min_output: Annotated[int | None, Field(description="Minimum max output, in tokens.")] = None,
         prefer: Annotated[Literal["priority", "cost", "speed", "context"],

@@ -42,6 +42,8 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
         _spec("deepseek", "DeepSeek", "https://api.deepseek.com", "DEEPSEEK_API_KEY"),
         _spec("lmstudio", "LM Studio", "http://127.0.0.1:1234/v1", local=True),
         _spec("ollama", "Ollama", "http://127.0.0.1:11434/v1", local=True),
+        _spec("llamacpp", "llama.cpp server", "http://127.0.0.1:8080/v1", local=True),  # llama-server's default port
+        _spec("vllm", "vLLM", "http://127.0.0.1:8000/v1", local=True),  # `vllm serve`'s default port
         _spec("openrouter", "OpenRouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
         _spec("groq", "Groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
         _spec("mistral", "Mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),

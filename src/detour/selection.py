@@ -13,16 +13,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from detour.catalog.model import TIER_LIMITS, TIER_ORDER, ModelInfo, tier_for
+from detour.catalog.model import (
+    CAPABILITIES,
+    TIER_LIMITS,
+    TIER_ORDER,
+    ModelInfo,
+    capability_names,
+    tier_for,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour.catalog.store import Catalog
 
 Prefer: TypeAlias = Literal["priority", "cost", "speed", "context"]
 PREFERENCES: tuple[str, ...] = ("priority", "cost", "speed", "context")
-BOOL_REQUIREMENTS = ("tools", "image", "pdf", "reasoning", "thinking", "structured_output", "uncensored")
-NAME_ALIASES = {"vision": "image", "tool_call": "tools", "function_calling": "tools", "json": "structured_output",
-                "structured": "structured_output", "local": "local_only"}
 
 
 @dataclass(slots=True)
@@ -55,15 +59,8 @@ class Requirements:
     def from_names(cls, names: Iterable[str], **limits: Any) -> Requirements:
         """`Requirements.from_names(["tools", "image"], min_context=200_000)`; unknown names raise ValueError."""
         flags: dict[str, Any] = {}
-        for raw in names:
-            name = raw.strip().lower().replace("-", "_")
-            if not name:
-                continue
-            name = NAME_ALIASES.get(name, name)
-            if name not in BOOL_REQUIREMENTS and name != "local_only":
-                valid = ", ".join(BOOL_REQUIREMENTS + ("local",))
-                raise ValueError(f"unknown capability {raw.strip()!r}; valid: {valid}")
-            flags[name] = True
+        for name in capability_names(list(names)):  # the one vocabulary; unknown words raise, listing it
+            flags["local_only" if name == "local" else name] = True
         return cls(**flags, **limits)
 
     @classmethod
@@ -83,7 +80,7 @@ class Requirements:
         return cls.from_names(value)
 
     def required(self) -> tuple[str, ...]:
-        return tuple(c for c in BOOL_REQUIREMENTS if getattr(self, c) is True)
+        return tuple(c for c in CAPABILITIES if getattr(self, c) is True)
 
 
 @dataclass(slots=True)
@@ -107,7 +104,7 @@ def evaluate(info: ModelInfo, req: Requirements, local: frozenset[str]) -> tuple
     failed: list[str] = []
     unknown: list[str] = []
     for cap in req.required():
-        value = getattr(info, cap)
+        value = info.has(cap)
         if value is False:
             failed.append(f"{cap}: not supported")
         elif value is None:
@@ -188,7 +185,7 @@ class _Index:
         self.all = (1 << n) - 1
         self.true: dict[str, int] = {}
         self.false: dict[str, int] = {}
-        for cap in BOOL_REQUIREMENTS:
+        for cap in CAPABILITIES:
             t = f = 0
             for i, info in enumerate(infos):
                 v = getattr(info, cap)

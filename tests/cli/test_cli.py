@@ -46,7 +46,8 @@ def test_models_default_lists_builtin_providers(workdir: Path) -> None:
     assert res.exit_code == 0, res.output
     ids = [r["id"] for r in json.loads(res.stdout)]
     assert "openai/gpt-5" in ids and all(i.split("/")[0] in {"anthropic", "openai", "google", "deepseek", "groq",
-                                                             "mistral", "xai", "lmstudio", "ollama", "openrouter"}
+                                                             "mistral", "xai", "lmstudio", "ollama", "openrouter",
+                                                             "llamacpp", "vllm"}
                                          for i in ids)
 
 

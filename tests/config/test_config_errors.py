@@ -60,8 +60,8 @@ def test_bad_enum_suggests_the_closest(cwd, env):
 
 
 def test_bad_capability_in_list_names_the_index(cwd, env):
-    text = _only(_error(cwd, env, {"model": {"require": ["tools", "vision"]}}))
-    assert "model.require[1]" in text and '"vision"' in text and "use one of: tools, image" in text
+    text = _only(_error(cwd, env, {"model": {"require": ["vision", "sight"]}}))  # vision is an alias of image
+    assert "model.require[1]" in text and '"sight"' in text and "use one of: tools, image" in text
 
 
 def test_bad_model_id_names_the_index(cwd, env):

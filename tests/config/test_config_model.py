@@ -193,10 +193,13 @@ def test_endpoint_uses_given_provider_specs():
 
 def test_builtin_provider_table():
     assert set(BUILTIN_PROVIDERS) == {
-        "anthropic", "openai", "google", "deepseek", "lmstudio", "ollama", "openrouter", "groq", "mistral", "xai"
+        "anthropic", "openai", "google", "deepseek", "lmstudio", "ollama", "llamacpp", "vllm", "openrouter", "groq",
+        "mistral", "xai",
     }
     assert BUILTIN_PROVIDERS["google"].env == ("GOOGLE_GENERATIVE_AI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
-    assert [p for p in BUILTIN_PROVIDERS.values() if p.local] == [BUILTIN_PROVIDERS["lmstudio"], BUILTIN_PROVIDERS["ollama"]]
+    local = {p.id: p.base_url for p in BUILTIN_PROVIDERS.values() if p.local}
+    assert local == {"lmstudio": "http://127.0.0.1:1234/v1", "ollama": "http://127.0.0.1:11434/v1",
+                     "llamacpp": "http://127.0.0.1:8080/v1", "vllm": "http://127.0.0.1:8000/v1"}
     assert all(p.env for p in BUILTIN_PROVIDERS.values() if not p.local)
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from detour.catalog.model import ModelInfo
 from detour.protocol.errors import Failure
 from detour.protocol.messages import (
@@ -49,7 +51,9 @@ def test_needs_are_inferred_from_the_request() -> None:
     needs = infer_needs(req, require=["vision"])
     assert needs.caps == {"tools", "image", "reasoning", "thinking", "structured_output"}
     assert needs.image_urls and needs.min_context >= 1000 + 1000 + 500
-    assert parse_require("thinking, Vision ,bogus") == ["thinking", "image"]
+    assert parse_require("thinking, Vision ,json, tool") == ["thinking", "image", "structured_output", "tools"]
+    with pytest.raises(ValueError, match="unknown capability 'bogus'; accepted: tools, image, pdf"):
+        parse_require("thinking, bogus")  # never silently dropped
     assert infer_needs(user(TextPart("hi"))).caps == frozenset()
 
 

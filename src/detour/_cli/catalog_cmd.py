@@ -54,8 +54,9 @@ def register(app: typer.Typer) -> None:
                         "cost_cache_write": info.cost_cache_write, "moderated": info.moderated, **info.extra})
             return
         lines = [("id", info.id), ("name", info.name or info.model)]
-        lines += [(cap, mark(getattr(info, cap))) for cap in
-                  ("tools", "image", "pdf", "reasoning", "thinking", "structured_output", "uncensored")]
+        from detour.catalog.model import CAPABILITIES
+
+        lines += [(cap, mark(info.has(cap))) for cap in CAPABILITIES]
         if info.provider == "openrouter":
             lines.append(("moderated", mark(info.moderated)))
         lines += [("context", tokens(info.context)), ("max output", tokens(info.max_output))]

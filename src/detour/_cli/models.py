@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from detour._cli.common import CATALOG_HELP, CONFIG_HELP, MODEL_COLUMNS, fail, live_health, load, model_row
-from detour._cli.common import parse_size_option
-from detour._cli.common import print_json, table
+from detour._cli.common import (
+    CATALOG_HELP,
+    CONFIG_HELP,
+    MODEL_COLUMNS,
+    fail,
+    live_health,
+    load,
+    model_row,
+    parse_size_option,
+    print_json,
+    table,
+)
+from detour.catalog.model import REQUIREMENTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour.catalog.store import Catalog
     from detour.selection import Requirements
 
-NEEDS_HELP = "Comma-separated capabilities: tools,image,pdf,reasoning,thinking,structured_output,uncensored,local."
+NEEDS_HELP = f"Comma-separated capabilities: {','.join(REQUIREMENTS)} (aliases such as vision, json accepted)."
 
 
 def requirements(needs: str | None, min_context: str | None, **limits: Any) -> Requirements:
@@ -27,12 +38,22 @@ def requirements(needs: str | None, min_context: str | None, **limits: Any) -> R
         fail(f"--needs: {exc}" if "capability" in str(exc) else str(exc))
 
 
-def configured_ids(loaded: Any, catalog: Catalog) -> list[str]:
-    """The chain first, then every catalog model of a configured provider (built-ins when none is)."""
+def discovered(loaded: Any, catalog: Catalog) -> list[str]:
+    """Ids the running local servers serve (configured local providers and the usual ports), added to
+    ``catalog``; none when the config says ``"discovery": false``."""
+    from detour.catalog.discovery import discover_into
+
+    found = discover_into(catalog, getattr(loaded, "config", None))
+    return [info.id for models in found.values() for info in models]
+
+
+def configured_ids(loaded: Any, catalog: Catalog, local: Sequence[str] = ()) -> list[str]:
+    """The chain first, then every catalog model of a configured provider (built-ins when none is), then the
+    models local servers were found serving."""
     from detour.selection import configured_chain
 
     chain = configured_chain(loaded) if loaded is not None else []
-    providers = {m.partition("/")[0] for m in chain}
+    providers = {m.partition("/")[0] for m in chain} | {m.partition("/")[0] for m in local}
     cfg = getattr(loaded, "config", None)
     providers |= set(getattr(cfg, "provider", None) or {})
     if not providers:
@@ -41,6 +62,7 @@ def configured_ids(loaded: Any, catalog: Catalog) -> list[str]:
         providers = set(BUILTIN_PROVIDERS)
     ids = dict.fromkeys(chain)
     ids.update((info.id, None) for info in catalog.models.values() if info.provider in providers)
+    ids.update(dict.fromkeys(local))
     return list(ids)
 
 
@@ -59,7 +81,8 @@ def register(app: typer.Typer) -> None:
         """List models with their capabilities (✓ yes, ✗ no, ? unknown)."""
         req = requirements(needs, min_context)
         loaded, cat = load(ctx, catalog, config)
-        ids = list(cat.models) if all_models else configured_ids(loaded, cat)
+        local = discovered(loaded, cat)
+        ids = list(cat.models) if all_models else configured_ids(loaded, cat, local)
         if provider:
             wanted = {p.strip() for p in ",".join(provider).split(",") if p.strip()}
             unknown = sorted(p for p in wanted if p not in cat.providers and not any(i.startswith(p + "/") for i in ids))
@@ -109,6 +132,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:  # a bad --max-tier
             fail(str(exc))
         loaded, cat = load(ctx, catalog, config)
+        discovered(loaded, cat)  # local servers' models and what they report they can do
         chain = configured_chain(loaded) if loaded is not None else []
         if not all_models and not chain:
             fail("no model chain configured", "add model.primary/fallback to detour.json, or pass --all")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypeAlias
 
@@ -12,6 +13,52 @@ TIER_LIMITS: tuple[tuple[float, Tier], ...] = ((0.0, "free"), (1.0, "low"), (5.0
 TIER_ORDER: dict[str, int] = {"free": 0, "low": 1, "medium": 2, "high": 3}
 
 CAPABILITIES = ("tools", "image", "pdf", "reasoning", "thinking", "structured_output", "uncensored")
+
+# The one vocabulary of what a request can require: the capabilities above plus "local" (served on this machine).
+# x-detour-require, the body's detour.require, chain `require`, `detour models/select --needs`, MCP and config
+# overrides all read it; an unknown word is an error that lists these.
+REQUIREMENTS = (*CAPABILITIES, "local")
+CAPABILITY_ALIASES: dict[str, str] = {
+    "tool": "tools", "tool_call": "tools", "tool_calls": "tools", "tool_use": "tools", "function_calling": "tools",
+    "functions": "tools", "vision": "image", "images": "image", "pdfs": "pdf", "documents": "pdf",
+    "think": "thinking", "extended_thinking": "thinking", "json": "structured_output",
+    "json_schema": "structured_output", "structured": "structured_output", "structured_outputs": "structured_output",
+    "unfiltered": "uncensored", "local_only": "local",
+}  # fmt: skip
+
+
+class UnknownCapability(ValueError):
+    """A requirement word outside the vocabulary; the message lists the accepted words."""
+
+
+def accepted_requirements() -> str:
+    aliases = ", ".join(f"{a}={n}" for a, n in CAPABILITY_ALIASES.items())
+    return f"{', '.join(REQUIREMENTS)} (aliases: {aliases})"
+
+
+def capability_name(word: str) -> str:
+    """``"Vision"`` -> ``"image"``; raises UnknownCapability for a word the vocabulary lacks."""
+    name = word.strip().lower().replace("-", "_").replace(" ", "_")
+    name = CAPABILITY_ALIASES.get(name, name)
+    if name not in REQUIREMENTS:
+        raise UnknownCapability(f"unknown capability {word.strip()!r}; accepted: {accepted_requirements()}")
+    return name
+
+
+def capability_names(value: str | Iterable[str] | None) -> list[str]:
+    """A comma-separated string or a list of words -> canonical names, in order, without repeats or blanks."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise UnknownCapability(f"expected capability names as strings, got {item!r}")
+        if item.strip():
+            name = capability_name(item)
+            if name not in out:
+                out.append(name)
+    return out
 
 
 def tier_for(blended: float | None) -> Tier | None:
@@ -61,6 +108,8 @@ class ModelInfo:
         return tier_for(self.blended_price)
 
     def has(self, capability: str) -> bool | None:
+        """What this model can do, as every decision reads it (planning, selection, listings): the catalog's
+        value with config declarations on top (``Catalog.info``); None is unknown, never silently true."""
         return getattr(self, capability)
 
     def with_overrides(self, overrides: dict[str, Any]) -> ModelInfo:

@@ -19,7 +19,7 @@ ROW_FIELDS = (
 EXTRA_FIELDS = ("release_date", "knowledge", "open_weights", "status", "family")
 
 # Local runtimes: no provider-side content filter in the path.
-LOCAL_PROVIDERS = frozenset({"lmstudio", "ollama", "llama.cpp", "llamacpp", "llama-cpp"})
+LOCAL_PROVIDERS = frozenset({"lmstudio", "ollama", "llama.cpp", "llamacpp", "llama-cpp", "vllm"})
 # First-party APIs apply their own usage-policy filtering.
 FILTERED_PROVIDERS = frozenset({"openai", "anthropic", "google"})
 THINKING_CONTROLS = frozenset({"budget_tokens", "effort", "toggle"})

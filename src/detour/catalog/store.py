@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from detour.catalog.errors import CatalogError
-from detour.catalog.model import ModelInfo, split_model_id
+from detour.catalog.model import CAPABILITIES, CAPABILITY_ALIASES, ModelInfo, split_model_id
 from detour.catalog.modelsdev import EXTRA_FIELDS, LOCAL_PROVIDERS, ProviderRow, Row, uncensored_default
 from detour.catalog.sources import Layer, cached_catalog_path, load_source
 from detour.providers import ProviderSpec
 
-# Friendly spellings accepted in config overrides.
-OVERRIDE_ALIASES = {"vision": "image", "tool_call": "tools", "tool_use": "tools", "context_window": "context",
+# Friendly spellings accepted in config overrides: the capability vocabulary's aliases plus size names.
+OVERRIDE_ALIASES = {**{a: n for a, n in CAPABILITY_ALIASES.items() if n in CAPABILITIES}, "context_window": "context",
                     "max_output_tokens": "max_output", "max_tokens": "max_output"}
 SIZE_FIELDS = frozenset({"context", "max_output"})
 
@@ -24,10 +24,11 @@ class Catalog:
     """Models by id plus the provider registry. Build with `load_catalog()`."""
 
     def __init__(self, models: dict[str, ModelInfo], providers: dict[str, ProviderSpec],
-                 sources: list[str] | None = None) -> None:
+                 sources: list[str] | None = None, declared: dict[str, dict[str, Any]] | None = None) -> None:
         self.models = models
         self.providers = providers
         self.sources = sources or []
+        self.declared = declared or {}  # model id -> what the config declares; wins over every other source
         self._by_provider: dict[str, list[str]] | None = None
         self._bare: dict[str, list[str]] | None = None
         self._selection_index: Any = None  # built by detour.selection on first use
@@ -60,9 +61,10 @@ class Catalog:
         return LOCAL_PROVIDERS | {p for p, s in self.providers.items() if s.local}
 
     def add(self, infos: Iterable[ModelInfo]) -> None:
-        """Add or replace models (e.g. discovered on a local server)."""
+        """Add or replace models (e.g. discovered on a local server); the config's declarations stay on top."""
         for info in infos:
-            self.models[info.id] = info
+            declared = self.declared.get(info.id)
+            self.models[info.id] = info.with_overrides(declared) if declared else info
         self._by_provider = self._bare = self._selection_index = None
 
     def by_provider(self) -> dict[str, list[str]]:
@@ -140,8 +142,10 @@ def _override_dict(value: Any) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(models: dict[str, ModelInfo], config: Any) -> None:
-    """Layer 4: `provider.<pid>.models.<model>` overrides, field by field; unlisted models are added unknown."""
+def apply_overrides(models: dict[str, ModelInfo], config: Any) -> dict[str, dict[str, Any]]:
+    """Layer 4: `provider.<pid>.models.<model>` overrides, field by field; unlisted models are added unknown.
+    Returns the declarations by model id, which `Catalog.add` re-applies over discovered models."""
+    declared: dict[str, dict[str, Any]] = {}
     providers = getattr(config, "provider", None) or {}
     for pid, pconf in providers.items():
         pmodels = pconf.get("models") if isinstance(pconf, Mapping) else getattr(pconf, "models", None)
@@ -153,6 +157,9 @@ def apply_overrides(models: dict[str, ModelInfo], config: Any) -> None:
                 base = ModelInfo(id=model_id, provider=pid, model=model_id[len(pid) + 1:], known=False,
                                  uncensored=uncensored_default(pid))
             models[model_id] = base.with_overrides(overrides) if overrides else base
+            if overrides:
+                declared[model_id] = overrides
+    return declared
 
 
 def builtin_layer() -> Layer:
@@ -240,6 +247,5 @@ def _load(config: Any, catalog: str | None, env: Mapping[str, str]) -> Catalog:
     models, provider_rows = _build(layers)
     from detour.catalog.registry import build_registry
 
-    if cfg is not None:
-        apply_overrides(models, cfg)
-    return Catalog(models, build_registry(provider_rows), [layer.source for layer in layers])
+    declared = apply_overrides(models, cfg) if cfg is not None else {}
+    return Catalog(models, build_registry(provider_rows), [layer.source for layer in layers], declared)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from detour.catalog.model import CAPABILITIES
+from detour.catalog.model import capability_names
 from detour.protocol.messages import (
     DocumentPart,
     ImagePart,
@@ -18,7 +18,6 @@ from detour.protocol.messages import (
 CHARS_PER_TOKEN = 4
 IMAGE_TOKENS = 1000  # a fixed guess per image; exact counts depend on resolution and provider
 DOCUMENT_TOKENS = 2000
-ALIASES = {"vision": "image", "tool": "tools", "function_calling": "tools", "json_schema": "structured_output"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +29,9 @@ class Needs:
 
 
 def parse_require(value: str | Iterable[str] | None) -> list[str]:
-    """``"thinking, image"`` (the x-detour-require header) or a list -> capability names."""
-    if not value:
-        return []
-    items = value.split(",") if isinstance(value, str) else list(value)
-    out = []
-    for item in items:
-        name = ALIASES.get(item.strip().lower(), item.strip().lower())
-        if name in CAPABILITIES:
-            out.append(name)
-    return out
+    """``"thinking, image"`` (the x-detour-require header) or a list -> capability names, by the one vocabulary
+    (``detour.catalog.model.REQUIREMENTS``); an unknown word raises UnknownCapability naming the accepted ones."""
+    return capability_names(value)
 
 
 def infer_needs(req: Request, require: Iterable[str] | None = None) -> Needs:

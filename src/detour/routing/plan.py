@@ -115,7 +115,10 @@ def _check(target: Target, needs: Needs, caps: frozenset[str], learned: frozense
     for cap in caps:
         if cap in learned:
             return "missing:" + cap, _NONE
-        have = getattr(info, cap, None) if info is not None and info.known else None
+        if cap == "local":  # where the model runs is the endpoint's fact, not the catalog's
+            have: bool | None = bool(getattr(target.endpoint, "local", False))
+        else:  # the catalog's value with the config's declarations on top, even for an uncatalogued model
+            have = info.has(cap) if info is not None else None
         if have is False:
             return "missing:" + cap, _NONE
         if have is None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from detour.catalog.model import capability_names
 from detour.protocol.messages import Request
 from detour.server import asgi, names
 from detour.server.asgi import Receive, Scope, Send
@@ -107,6 +108,7 @@ class Gateway:
             return None
         try:
             req = door.codec.decode_request(data, headers)
+            _check_require(headers, req)
             self._target(req)
         except names.NoModels as exc:
             await self._error(send, door, 503, str(exc), kind="not_found")
@@ -287,8 +289,19 @@ class Gateway:
 
 
 def _require(headers: dict[str, str]) -> list[str] | None:
-    raw = headers.get("x-detour-require")
-    return [n.strip() for n in raw.split(",") if n.strip()] if raw else None
+    return capability_names(headers.get("x-detour-require")) or None
+
+
+def _check_require(headers: dict[str, str], req: Request) -> None:
+    """Requirement words by the one vocabulary; an unknown one is the client's 400, naming the accepted words."""
+    from detour.catalog.model import UnknownCapability
+
+    for where, value in (("x-detour-require header", headers.get("x-detour-require")),
+                         ("detour.require", req.detour.get("require"))):
+        try:
+            capability_names(value)
+        except UnknownCapability as exc:
+            raise ValueError(f"{where}: {exc}") from None
 
 
 def _served_headers(result: Any) -> list[tuple[bytes, bytes]]:

@@ -14,8 +14,9 @@ POLL_S = 1.0
 
 
 class Reloader:
-    def __init__(self, state: Any, path: Path | None, catalog_source: str | None) -> None:
+    def __init__(self, state: Any, path: Path | None, catalog_source: str | None, *, discover: bool = True) -> None:
         self.state = state
+        self.discover = discover
         self.path = path
         self.catalog_source = catalog_source
         self._stamp = _stamp(path)
@@ -53,6 +54,10 @@ class Reloader:
         except (ConfigError, CatalogError, OSError) as exc:
             log.error("config reload (%s) failed, keeping the old config: %s", why, exc)
             return False
+        if self.discover:
+            from detour.catalog.discovery import adiscover_into
+
+            await adiscover_into(catalog, loaded.config)
         router = self.state.router
         router.catalog = catalog
         await router.reload(loaded.config)  # keeps health and connections; ends auth cooldowns

@@ -56,8 +56,9 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
     notes += [f"warning: {w}" for w in loaded.warnings]  # e.g. a key-holding file others can read
     catalog_source = catalog_source or env.get("DETOUR_CATALOG")
     catalog = load_catalog(loaded, catalog=catalog_source)
+    local = _discover(catalog, config, env, notes) if discover else {}
     if not config.model.models:
-        found = _auto_chain(catalog, env, discover)
+        found = _auto_chain(catalog, env, local)
         if found:
             chain = parse_config({"model": {"primary": found[0], "fallback": found[1:]}}).config.model
             config = config.model_copy(update={"model": chain})
@@ -71,36 +72,28 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
     if loaded.path is not None:
         from detour.server.reload import Reloader
 
-        state.reloader = Reloader(state, loaded.path, catalog_source)
+        state.reloader = Reloader(state, loaded.path, catalog_source, discover=discover)
     return state
 
 
-def _auto_chain(catalog: Any, env: dict[str, str], discover: bool) -> list[str]:
+def _discover(catalog: Any, config: Any, env: dict[str, str], notes: list[str]) -> dict[str, list[Any]]:
+    """What the local servers serve, added to the catalog (declared capabilities stay on top)."""
+    from detour.catalog.discovery import discover_into
+
+    found = discover_into(catalog, config, env)
+    for pid, models in found.items():
+        notes.append(f"discovered {len(models)} model(s) on {pid}: " + ", ".join(m.id for m in models[:5])
+                     + (", ..." if len(models) > 5 else ""))
+    return found
+
+
+def _auto_chain(catalog: Any, env: dict[str, str], local: dict[str, list[Any]]) -> list[str]:
     found = []
     for provider, model in DEFAULT_MODELS.items():
         spec = catalog.providers.get(provider)
         if spec is not None and any(env.get(name) for name in spec.env):
             found.append(model)
-    if discover:
-        found += _local_models(catalog)
-    return found
-
-
-def _local_models(catalog: Any) -> list[str]:
-    try:
-        import asyncio
-
-        from detour.catalog.discovery import discover_local
-
-        found = asyncio.run(discover_local())
-    except Exception as exc:  # noqa: BLE001 - discovery is best effort: no local server is normal
-        log.debug("local discovery failed: %s", exc)
-        return []
-    chain = []
-    for models in found.values():
-        catalog.add(models)  # what the server reported (vision, tools) beats an unknown capability
-        chain += [info.id for info in models[:1]]
-    return chain
+    return found + [models[0].id for models in local.values() if models]
 
 
 def create_app(config_path: str | None = None, **kwargs: Any) -> Gateway:

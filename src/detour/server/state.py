@@ -167,20 +167,10 @@ class GatewayState:
         return {"object": "list", "data": data}
 
     def _listed_models(self) -> list[Any]:
-        from detour.catalog.model import ModelInfo, split_model_id
-
         cfg = self.config
         chains = [*cfg.model.models, *(m for c in cfg.chains.values() for m in c.models)]
         declared = [f"{pid}/{mid}" for pid, prov in cfg.provider.items() for mid in prov.models]
-        ids = list(dict.fromkeys([*chains, *declared]))
-        out = []
-        for model_id in ids:
-            info = self.catalog.get(model_id)
-            if info is None:
-                provider, model = split_model_id(model_id)
-                info = ModelInfo(model_id, provider, model, known=False)
-            out.append(info)
-        return out
+        return [self.catalog.info(model_id) for model_id in dict.fromkeys([*chains, *declared])]
 
     def health_of(self, model_id: str) -> dict[str, Any]:
         """ok | cooling (until) | probing (cooldown over, one probe allowed) | disabled (auth: until reload)."""
