@@ -9,6 +9,12 @@ import sys
 from typing import Any
 
 
+def version_line() -> str:
+    from detour import __version__
+
+    return f"detour {__version__}"
+
+
 def build_app() -> Any:
     from detour._cli.app import build_app as build
 
@@ -17,6 +23,9 @@ def build_app() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["-V"]):  # answered before typer loads
+        print(version_line())
+        raise SystemExit(0)
     from detour._cli.statusline import fast_main
 
     code = fast_main(args)  # status bars run `detour status --line` every few seconds: skip typer

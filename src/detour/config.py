@@ -986,11 +986,17 @@ def check_config(loaded: LoadedConfig, catalog: CatalogLike, *, env: Mapping[str
             issues.append(_issue(path, f"{model_id!r}: unknown provider {provider!r} with no baseURL", hint, source))
             continue
         if info is None or not info.known:
-            close = catalog.closest(model_id, 3)
-            hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else (
-                f'check the spelling, or declare its capabilities under provider.{provider}.models["{model}"]'
-            )
-            message = f"{model_id!r} is not in the catalog; kept in the chain with unknown capabilities"
+            declared = config.overrides(model_id)
+            close = [c for c in catalog.closest(model_id, 4) if c != model_id][:3]  # never the id itself
+            if declared:
+                message = (f"{model_id!r} is not in the catalog; planned with the capabilities declared under "
+                           f'provider.{provider}.models["{model}"] ({", ".join(sorted(declared))}), others unknown')
+                hint = f"if that is a typo, did you mean {', '.join(repr(c) for c in close)}?" if close else None
+            else:
+                message = f"{model_id!r} is not in the catalog; kept in the chain with unknown capabilities"
+                hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else (
+                    f'check the spelling, or declare its capabilities under provider.{provider}.models["{model}"]'
+                )
             issues.append(ConfigIssue("warning", path, message, hint, source))
         if provider not in checked:
             checked.add(provider)

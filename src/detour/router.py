@@ -15,6 +15,7 @@ content; after it, see routing.stream for the rescue rules.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -97,7 +98,7 @@ class Router:
         groups, unresolved = self.targets.groups(models)
         rails, settings = self._chain_settings(chain)
         if chain.require:
-            needs = Needs(needs.caps | frozenset(parse_require(chain.require)), needs.min_context, needs.image_urls)
+            needs = dataclasses.replace(needs, caps=needs.caps | frozenset(parse_require(chain.require)))
         ledger = self.ledger
         plan = make_plan(groups, needs, rails, missing=ledger.missing, speed=lambda m: _tps(ledger, m))
         plan.route = route

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import typer
 
+def _print_version(value: bool) -> None:
+    if value:
+        from detour.cli import version_line
+
+        print(version_line())
+        raise typer.Exit()
+
+
 def build_app() -> typer.Typer:
     from detour._cli import catalog_cmd, check, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve, status
     from detour._cli import usage
@@ -18,6 +26,8 @@ def build_app() -> typer.Typer:
         ctx: typer.Context,
         catalog: str | None = typer.Option(None, "--catalog", help=CATALOG_HELP, metavar="PATH|URL"),
         config: str | None = typer.Option(None, "--config", help=CONFIG_HELP, metavar="PATH"),
+        version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_print_version,
+                                     help="Print detour's version and exit."),
     ) -> None:
         ctx.obj = State(catalog=catalog, config=config)
 

@@ -64,6 +64,8 @@ __all__ = [
 ]
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+# planner fact (wire.md §7.6): the image media types this protocol takes; the plan skips a target for others
+IMAGE_MEDIA_TYPES = frozenset(IMAGE_TYPES)
 DEFAULT_MAX_TOKENS = 4096
 MIN_BUDGET = 1024
 # reasoning_effort -> thinking.budget_tokens when the target has no effort knob (a design choice, see docs)
@@ -80,7 +82,7 @@ LIST = "anthropic_list"  # provider_details flag: the wire content was a list of
 _TOP_KEYS = frozenset(
     {
         "model", "messages", "system", "tools", "tool_choice", "max_tokens", "temperature", "top_p",
-        "stop_sequences", "thinking", "output_config", "metadata", "stream", "detour",
+        "stop_sequences", "thinking", "output_config", "output_format", "metadata", "stream", "detour",
     }
 )  # fmt: skip
 _SAFE_ID = re.compile(r"[^a-zA-Z0-9_-]")
@@ -331,9 +333,16 @@ def _decode_output_config(req: Request, config: Any, details: dict[str, Any]) ->
         raise _fail("output_config", "must be an object")
     details["output_config"] = config
     req.reasoning_effort = config.get("effort")
-    fmt = config.get("format")
+    _decode_format(req, config.get("format"))
+
+
+def _decode_format(req: Request, fmt: Any) -> None:
+    """``output_config.format`` (or the beta's top-level ``output_format``): Anthropic's json_schema format has no
+    name, so the schema's ``title`` is the one a target that wants a name (OpenAI) receives."""
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        req.response_format = ResponseFormat("json_schema", fmt.get("schema"))
+        schema = fmt.get("schema")
+        title = schema.get("title") if isinstance(schema, dict) else None
+        req.response_format = ResponseFormat("json_schema", schema, title if isinstance(title, str) else None)
 
 
 def _decode_metadata(req: Request, metadata: Any) -> None:
@@ -415,6 +424,8 @@ def decode_request(
     _decode_sampling(req, body)
     _decode_thinking_config(req, body.get("thinking"), details)
     _decode_output_config(req, body.get("output_config"), details)
+    if req.response_format is None and body.get("output_format") is not None:
+        _decode_format(req, body["output_format"])  # the structured-outputs beta's spelling
     _decode_metadata(req, body.get("metadata"))
     if not isinstance(body.get("stream", False), bool):
         raise _fail("stream", "must be true or false")

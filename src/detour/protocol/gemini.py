@@ -63,6 +63,10 @@ __all__ = [
     "supports_image_urls",
 ]
 
+# planner fact: the image MIME types Gemini reads (ai.google.dev image understanding, "Supported image formats");
+# the plan skips a Gemini target for any other
+IMAGE_MEDIA_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+
 # reasoning_effort -> thinkingBudget: detour's own bridge, not a Google table
 EFFORT_BUDGET: dict[str, int] = {
     "none": 0,

@@ -14,6 +14,7 @@ Malformed client input raises ``ValueError`` whose message starts with the JSON 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -472,10 +473,16 @@ def _encode_tool_choice(body: dict[str, Any], tc: ToolChoice) -> None:
 def _encode_response_format(rf: ResponseFormat) -> dict[str, Any]:
     if rf.type != "json_schema":
         return {"type": rf.type}
-    js: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema or {}}
+    js: dict[str, Any] = {"name": _schema_name(rf.name), "schema": rf.schema or {}}
     if rf.strict is not None:
         js["strict"] = rf.strict
     return {"type": "json_schema", "json_schema": js}
+
+
+def _schema_name(name: str | None) -> str:
+    """The client's schema name (or title) in the form OpenAI accepts (``^[a-zA-Z0-9_-]{1,64}$``), else "response"."""
+    safe = re.sub(r"[^a-zA-Z0-9_-]+", "_", name or "").strip("_")[:64]
+    return safe or "response"
 
 
 def _encode_tool(t: Tool) -> dict[str, Any]:

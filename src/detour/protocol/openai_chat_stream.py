@@ -130,10 +130,12 @@ def encode_error(
         text = message or f.message or _DEFAULT_MESSAGE.get(f.kind) or f.kind.replace("_", " ")
         if param is None:
             param = f.unsupported_param or ("messages" if f.kind == "context_too_long" else None)
-    else:
+    else:  # a bare status is about the request itself, not a model: a 404 is an unknown URL, as OpenAI says it
         status = failure_or_status
         etype = _STATUS_TYPE.get(status, "server_error" if status >= 500 else "invalid_request_error")
         code, text = None, message or f"HTTP {status}"
+        if status == 404:
+            etype, code = "invalid_request_error", "unknown_url"
     return status, {"error": {"message": text, "type": etype, "param": param, "code": code}}
 
 

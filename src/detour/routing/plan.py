@@ -26,6 +26,7 @@ class Target:
     info: ModelInfo | None = None
     via: str | None = None  # set on an equivalent route: the chain entry it stands in for
     url_images: bool = True  # can take images by URL
+    image_types: frozenset[str] | None = None  # image media types its protocol takes (None: not known to refuse any)
     price: float | None = None  # blended USD / Mtok
     tier: int | None = None  # TIER_ORDER value
     keys: tuple[Any, ...] = ()  # detour.routing.keys.Key, aliases + secrets (never shown)
@@ -127,6 +128,8 @@ def _check(target: Target, needs: Needs, caps: frozenset[str], learned: frozense
         return "context_too_small", _NONE
     if needs.image_urls and not target.url_images:
         return "image_url_unsupported", _NONE
+    if needs.image_types and target.image_types is not None and not needs.image_types <= target.image_types:
+        return "media_type:" + ",".join(sorted(needs.image_types - target.image_types)), _NONE
     if needs.hosted_tool and not target.hosted_tools:
         return "hosted_tool:" + needs.hosted_tool, _NONE
     return None, frozenset(unknown) if unknown else _NONE

@@ -88,6 +88,7 @@ class Targets:
             info=info,
             via=via,
             url_images=_url_images(protocol, info),
+            image_types=_image_types(protocol),
             hosted_tools=_hosted_tools(protocol),
             price=price,
             tier=tier,
@@ -122,6 +123,14 @@ def _hosted_tools(protocol: str) -> bool:
     from detour.transport import codec
 
     return bool(getattr(codec(protocol), "RUNS_HOSTED_TOOLS", False))
+
+
+def _image_types(protocol: str) -> frozenset[str] | None:
+    """The image media types the protocol's codec declares it takes (a codec fact), None when it declares none."""
+    from detour.transport import codec
+
+    types = getattr(codec(protocol), "IMAGE_MEDIA_TYPES", None)
+    return frozenset(types) if types is not None else None
 
 
 def _key_env(endpoint: Any, env: Mapping[str, str]) -> str | None:

@@ -257,8 +257,9 @@ class Gateway:
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
-        await self._error(send, door, 404, f"no route {scope['method']} {scope['path']}; detour serves "
-                          "POST /v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /status")
+        status, body = door.no_route(f"no route {scope['method']} {scope['path']}; detour serves POST "
+                                     "/v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /status")
+        await asgi.send_json(send, status, body)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

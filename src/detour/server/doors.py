@@ -36,6 +36,11 @@ class Door:
         return status, body
 
 
+    def no_route(self, message: str) -> tuple[int, dict[str, Any]]:
+        """A 404 for a path the gateway does not serve, with the code this protocol uses for an unknown URL
+        (OpenAI ``unknown_url``, Anthropic ``not_found_error``), never the unknown-model one."""
+        return self.codec.encode_error(404, message)  # type: ignore[no-any-return]
+
     def body(self, resp: Response, model: str, req: Request) -> dict[str, Any]:
         """A complete answer in this door's protocol."""
         if self.echoes_request:
