@@ -25,6 +25,7 @@ class HealthEvent:
     until: float | None = None
     chain: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    session: str = ""  # the client's session the event belongs to, when one is known
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -135,7 +135,7 @@ class Gateway:
         from detour.routing.result import AllFailed
 
         try:
-            result = await self.state.router.chat(req, require=_require(headers), session=headers.get("x-detour-session"))
+            result = await self.state.router.chat(req, require=_require(headers), session=session_of(headers))
         except AllFailed as exc:
             await self._all_failed(send, door, req, exc, started)
             return
@@ -145,7 +145,7 @@ class Gateway:
             return
         body = orjson.dumps(door.body(result.response, result.model, req))
         await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
-        self.state.observe(door.name, req, result, 200, started)
+        self.state.observe(door.name, req, result, 200, started, session_of(headers))
 
     async def _run_stream(self, door: Door, req: Request, headers: dict[str, str], receive: Receive, send: Send, started: float) -> None:
         task = asyncio.ensure_future(self._stream(door, req, headers, send, started))
@@ -161,7 +161,8 @@ class Gateway:
         from detour.routing.result import AllFailed
 
         encoder = door.stream_encoder(req)
-        stream = self.state.router.stream(req, require=_require(headers), session=headers.get("x-detour-session"))
+        session = session_of(headers)
+        stream = self.state.router.stream(req, require=_require(headers), session=session)
         sent_headers = False
         try:
             async with stream as s:
@@ -172,13 +173,13 @@ class Gateway:
                         sent_headers = True
                     if event.kind == "error":
                         await asgi.send_chunk(send, encoder.error(event.failure), more=False)
-                        self.state.observe(door.name, req, s.result, 200, started)
+                        self.state.observe(door.name, req, s.result, 200, started, session)
                         return
                     chunk = encoder.encode(event)
                     if chunk:
                         await asgi.send_chunk(send, chunk)
             await asgi.send_chunk(send, b"", more=False)
-            self.state.observe(door.name, req, s.result, 200, started)
+            self.state.observe(door.name, req, s.result, 200, started, session)
         except AllFailed as exc:
             if sent_headers:
                 from detour.protocol.errors import Failure
@@ -243,17 +244,51 @@ class Gateway:
         await asgi.send_bytes(send, 200, page(), [(b"content-type", b"text/html; charset=utf-8")])
 
     async def _events(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Server-sent status snapshots for the dashboard, once a second, until the client leaves."""
+        """Server-Sent Events until the client leaves: ``state`` on connect, then every feed event as it
+        happens (switch, cooldown_start/end, probe, recover, ...), and a ``status`` snapshot once a second.
+
+        ``?session=ID`` keeps only that session's events (and those of no session); ``state`` then also
+        holds the session's view. Gateway keys apply, as on the front doors.
+        """
+        from detour.server.events import matches, sse
+
+        if not self._authorized(asgi.header_map(scope)):
+            await self._error(send, OPENAI, 401, "missing or wrong API key for this gateway: send it as "
+                              "'Authorization: Bearer <key>' or 'x-api-key: <key>' (server.apiKeys)")
+            return
+        session = asgi.query_param(scope, "session")
+        feed = self.state.events.subscribe()
         await asgi.start_stream(send, [])
         gone = asyncio.ensure_future(_wait_disconnect(receive))
+        nxt: asyncio.Future[Any] = asyncio.ensure_future(anext(feed))
         try:
+            state: dict[str, Any] = {"status": self.state.status(),
+                                     "recent": [e for e in self.state.events.recent if matches(e, session)]}
+            if session:
+                state["session"] = self.state.session_status(session)
+            await asgi.send_chunk(send, sse("state", state))
+            tick = time.monotonic() + 1.0
             while not gone.done():
-                await asgi.send_chunk(send, b"data: " + orjson.dumps(self.state.status()) + b"\n\n")
-                await asyncio.wait({gone}, timeout=1.0)
+                await asyncio.wait({gone, nxt}, timeout=max(0.0, tick - time.monotonic()), return_when=asyncio.FIRST_COMPLETED)
+                if nxt.done():
+                    try:
+                        event = nxt.result()
+                    except StopAsyncIteration:  # the gateway is shutting down: end the stream
+                        await asgi.send_chunk(send, b"", more=False)
+                        return
+                    nxt = asyncio.ensure_future(anext(feed))
+                    if matches(event, session):
+                        await asgi.send_chunk(send, sse(event["type"], event, event["id"]))
+                if time.monotonic() >= tick:
+                    await asgi.send_chunk(send, sse("status", self.state.status()))
+                    tick = time.monotonic() + 1.0
         except OSError:
             pass
         finally:
             gone.cancel()
+            nxt.cancel()
+            await asyncio.gather(gone, nxt, return_exceptions=True)
+            await feed.aclose()
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
@@ -287,6 +322,11 @@ class Gateway:
     async def _error(self, send: Send, door: Door, status: int, message: str, *, kind: str | None = None) -> None:
         status, body = door.error(status, message, kind=kind)
         await asgi.send_json(send, status, body)
+
+
+def session_of(headers: dict[str, str]) -> str | None:
+    """The client's session: ``x-detour-session`` (the OpenCode plugin sends it), else Claude Code's own id."""
+    return headers.get("x-detour-session") or headers.get("x-claude-code-session-id") or None
 
 
 def _require(headers: dict[str, str]) -> list[str] | None:

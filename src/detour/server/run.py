@@ -134,7 +134,24 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
             os.environ["DETOUR_CONFIG"] = str(Path(config_path).resolve())
         uvicorn.run("detour.server.run:app_factory", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(Gateway(state), **options)
+        server = _server_class()(uvicorn.Config(Gateway(state), **options))
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # what uvicorn.run does when it could not start (e.g. the port is taken)
+
+
+def _server_class() -> Any:
+    """uvicorn's Server, but open /events streams end first on shutdown (or they hold it for 30 s)."""
+    import uvicorn
+
+    from detour.server.events import close_all
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            close_all()
+            await super().shutdown(sockets)
+
+    return Server
 
 
 class LineFormatter(logging.Formatter):

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from detour.protocol.messages import Request
+from detour.server.events import EventFeed
 from detour.server.metrics import Metrics
 
 log = logging.getLogger("detour.server")
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 REFRESH_S = 0.5
+SESSIONS = 500  # client sessions whose served model the gateway remembers (least recently seen dropped first)
+SESSIONS_SHOWN = 50  # of those, the most recent in /status
 
 
 @dataclass
@@ -48,6 +51,19 @@ class Outcomes:
 
 
 @dataclass
+class SessionView:
+    """What one client session (x-detour-session, x-claude-code-session-id) was last served, and why."""
+
+    chain: str
+    primary: str | None
+    model: str
+    reason: str | None  # why `model` is not the primary
+    since: float  # when the session moved to `model`
+    at: float  # its last request
+    requests: int = 1
+
+
+@dataclass
 class GatewayState:
     router: Any
     config: Any
@@ -61,9 +77,14 @@ class GatewayState:
     switches: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
     started_at: float = field(default_factory=time.time)
     outcomes: dict[str, Outcomes] = field(default_factory=dict)
+    events: EventFeed = field(default_factory=EventFeed)  # GET /events; publish() is the one way in
+    sessions: OrderedDict[str, SessionView] = field(default_factory=OrderedDict)
 
     reloader: Any = None
     _refresher: Any = None
+
+    def __post_init__(self) -> None:
+        self.router.on_event(self.events.health)
 
     async def start(self) -> None:
         await self.router.ledger.ensure_loaded()
@@ -91,18 +112,23 @@ class GatewayState:
 
     def swap(self, router: Any, config: Any, catalog: Any) -> None:
         self.router, self.config, self.catalog, self.providers = router, config, catalog, catalog.providers
+        router.on_event(self.events.health)
         self.api_keys = tuple(config.server.api_keys)
 
     # ---------------------------------------------------------------- per request
 
-    def observe(self, door: str, req: Request, result: Any, status: int, started: float) -> None:
+    def observe(self, door: str, req: Request, result: Any, status: int, started: float,
+                session: str | None = None) -> None:
         elapsed = time.perf_counter() - started
         attempts = len(result.attempts) if result is not None else 0
         served = result.model if result is not None else "-"
         self.metrics.request(door, served, status, elapsed, attempts, getattr(result, "cost", None), result)
         self._outcomes(result)
+        chain = req.detour.get("chain") or "default"
         if req.model == "detour":  # only chain requests move a chain's view; an explicit model is not a switch
-            self._track(req.detour.get("chain") or "default", result)
+            self._track(chain, result)
+        if session and result is not None:
+            self._track_session(session, chain if req.model == "detour" else req.model, req, result)
         if log.isEnabledFor(logging.INFO):
             log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
                      door, req.model, served, attempts, status, elapsed * 1000)
@@ -138,6 +164,43 @@ class GatewayState:
                 log.info("switch chain=%s from=%s to=%s reason=%s", chain, view.current, result.model, event["reason"])
             view.current, view.since = result.model, time.time()
         view.reason = result.fallback_reason if result.model != view.primary else None
+
+    def _track_session(self, session: str, chain: str, req: Request, result: Any) -> None:
+        """Remember what the session was served; publish a `switch` event when that model changes.
+
+        A session's first request publishes one only when it is already served by a fallback, so a client
+        that joins during an outage is told, and one on the primary hears nothing until something changes.
+        """
+        now = time.time()
+        primary = self._primary(chain) if req.model == "detour" else req.model
+        view = self.sessions.get(session)
+        previous = view.model if view is not None else (primary or result.model)
+        reason = result.fallback_reason if result.model != primary else None
+        if view is None:
+            view = self.sessions[session] = SessionView(chain, primary, result.model, reason, now, now, 0)
+            while len(self.sessions) > SESSIONS:
+                self.sessions.popitem(last=False)
+        else:
+            self.sessions.move_to_end(session)
+        if result.model != previous:
+            view.since = now
+            self.events.publish({"type": "switch", "session": session, "chain": chain, "primary": primary,
+                                 "from": previous, "to": result.model, "reason": reason or "recovered",
+                                 "until": self._back(primary) if reason else None})
+        view.chain, view.primary, view.model, view.reason, view.at = chain, primary, result.model, reason, now
+        view.requests += 1
+
+    def _back(self, model: str | None) -> float | None:
+        """When a model that is not serving is expected back: the end of its cooldown, if it has one."""
+        return self.health_of(model).get("until") if model else None
+
+    def session_status(self, session: str) -> dict[str, Any] | None:
+        view = self.sessions.get(session)
+        if view is None:
+            return None
+        return {"chain": view.chain, "primary": view.primary, "model": view.model, "reason": view.reason,
+                "since": view.since, "at": view.at, "requests": view.requests,
+                "until": self._back(view.primary) if view.model != view.primary else None}
 
     def _primary(self, chain: str) -> str | None:
         cfg = self.config.model if chain == "default" else self.config.chains.get(chain)
@@ -208,7 +271,10 @@ class GatewayState:
             chains[name] = {"primary": view.primary, "models": list(cfg.models), "current": view.current or view.primary,
                             "reason": view.reason, "since": view.since, "until": self._until(view)}
         models = {info.id: self.health_of(info.id) for info in self._listed_models()}
-        return {"chains": chains, "models": models, "switches": list(self.switches), "notes": self.notes,
+        recent = list(self.sessions)[-SESSIONS_SHOWN:]
+        sessions = {sid: self.session_status(sid) for sid in reversed(recent)}
+        return {"chains": chains, "models": models, "switches": list(self.switches), "sessions": sessions,
+                "notes": self.notes,
                 "spend": self.router.ledger.spend.snapshot(), "storage": self.storage(),
                 "uptime_s": round(time.time() - self.started_at, 1)}
 
