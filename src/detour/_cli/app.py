@@ -13,7 +13,8 @@ def _print_version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from detour._cli import catalog_cmd, check, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve, status
+    from detour._cli import catalog_cmd, check, claude_cmd, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve
+    from detour._cli import status
     from detour._cli import usage
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
@@ -40,5 +41,6 @@ def build_app() -> typer.Typer:
     demo.register(app)
     opencode_cmd.register(app)
     codex_cmd.register(app)
+    claude_cmd.register(app)
     usage.register(app)
     return app

@@ -142,9 +142,18 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="Print the gateway's /status JSON."),
         chain: str | None = typer.Option(None, "--chain", help="Only this chain (default chain for --line).",
                                          metavar="NAME"),
+        session_from_stdin: bool = typer.Option(
+            False, "--session-from-stdin",
+            help="With --line: the session whose id Claude Code's statusLine passes on stdin (JSON session_id)."),
     ) -> None:
         """Which model the gateway is serving, and why: chains, model health, recent switches."""
         url = gateway_url(url)
+        if session_from_stdin:
+            if not line:
+                fail("--session-from-stdin goes with --line", "e.g. detour status --line --session-from-stdin")
+            from detour._cli.statusline import print_session_line
+
+            raise typer.Exit(print_session_line(url, chain or "default"))
         if line:
             print_line(url, chain or "default")
             return

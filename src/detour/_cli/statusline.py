@@ -118,6 +118,50 @@ def status_line(status: dict[str, Any], chain_name: str = "default") -> str:
     return f"detour: {current}"
 
 
+def session_line(status: dict[str, Any], session: str | None, chain_name: str = "default") -> str:
+    """The one-liner for one client session: the model serving it, why when not its primary, and when
+    the primary is back. A session the gateway has not seen yet gets the chain's line."""
+    view = (status.get("sessions") or {}).get(session or "")
+    if not isinstance(view, dict) or not view.get("model"):
+        return status_line(status, chain_name)
+    model, primary = view["model"], view.get("primary")
+    health = status.get("models", {}).get(primary or "") or {}
+    if model == primary:
+        if health.get("state") in ("cooling", "disabled"):  # its next request will not be served by it
+            return f"detour: {model} ({why(None, health.get('last_error'), health.get('until'))})"
+        return f"detour: {model}"
+    who = (primary or "").partition("/")[0] or None
+    return f"detour: {model} ({why(who, view.get('reason') or health.get('last_error'), view.get('until'))})"
+
+
+def stdin_session() -> str | None:
+    """Claude Code's statusLine input: a JSON object with ``session_id`` on stdin; None for anything else."""
+    try:
+        if sys.stdin is None or sys.stdin.isatty():
+            return None
+        data = json.loads(sys.stdin.read(1_000_000) or "null")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    session = data.get("session_id") if isinstance(data, dict) else None
+    return session if isinstance(session, str) and session else None
+
+
+def print_session_line(url: str, chain: str) -> int:
+    """`--session-from-stdin`: always exit 0 (a status bar shows stdout), never a traceback."""
+    try:
+        session = stdin_session()
+        status = call("GET", url, "/status")
+        line = session_line(status, session, chain)
+    except Offline:
+        line = "detour: offline"
+    except Refused as exc:
+        line = f"detour: error ({str(exc).partition(':')[0]})"
+    except Exception as exc:  # noqa: BLE001 - a status bar gets one line, whatever happened
+        line = f"detour: error ({type(exc).__name__})"
+    sys.stdout.write(line + "\n")
+    return 0
+
+
 def print_line(url: str, chain: str) -> int:
     """Print the one-liner; the exit code is 1 when the gateway is offline or the chain unknown."""
     code = 1
@@ -133,11 +177,13 @@ def print_line(url: str, chain: str) -> int:
 
 
 def fast_main(args: list[str]) -> int | None:
-    """`detour status --line [--url U] [--chain C]` without typer; None when args need the full CLI."""
+    """`detour status --line [--session-from-stdin] [--url U] [--chain C]` without typer; None when args need
+    the full CLI."""
     if not args or args[0] != "status" or "--line" not in args:
         return None
     opts: dict[str, str] = {}
-    rest = [a for a in args[1:] if a != "--line"]
+    from_stdin = "--session-from-stdin" in args
+    rest = [a for a in args[1:] if a not in ("--line", "--session-from-stdin")]
     while rest:
         flag = rest.pop(0)
         if flag not in ("--url", "--chain") or not rest:
@@ -148,6 +194,8 @@ def fast_main(args: list[str]) -> int | None:
     except BadURL as exc:
         sys.stderr.write(f"error: {exc}\n  hint: use e.g. http://127.0.0.1:4141\n")
         return 1
+    if from_stdin:
+        return print_session_line(url, opts.get("--chain", "default"))
     return print_line(url, opts.get("--chain", "default"))
 
 
