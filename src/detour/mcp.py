@@ -150,8 +150,12 @@ def load_tools(url: str | None, config: str | None, catalog: str | None) -> Deto
     from detour.catalog.store import load_catalog
     from detour.config import load_config
 
+    from detour.catalog.discovery import discover_into
+
     loaded = load_config(config)
-    return DetourTools(gateway_url(url), loaded, load_catalog(loaded, catalog=catalog, env=os.environ))
+    cat = load_catalog(loaded, catalog=catalog, env=os.environ)
+    discover_into(cat, loaded.config)  # the models local servers serve, under the config's declarations
+    return DetourTools(gateway_url(url), loaded, cat)
 
 
 def run(url: str | None = None, config: str | None = None, catalog: str | None = None) -> None:
