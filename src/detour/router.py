@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Self
 
 from detour.health import EventBus, HealthEvent, Ledger, StateStore
-from detour.protocol.messages import Message, Request, Response, TextPart
+from detour.protocol.messages import Message, Request, Response, TextPart, Usage
 from detour.routing import attempt as _attempt
 from detour.routing import checks as _checks
 from detour.routing import routes as _routes
@@ -78,6 +78,7 @@ class Router:
         self._rails: dict[int, tuple[Guardrails, Settings]] = {}
         self._custom_checks: dict[str, tuple[_checks.Check, frozenset[str] | None]] = {}
         self._chain_checks: dict[str, _checks.Checks] = {}
+        self._priciest_of: dict[str, Target | None | bool] = {}
 
     @classmethod
     def from_config(cls, path: Any = None, **kwargs: Any) -> Router:
@@ -131,11 +132,32 @@ class Router:
             self._chain_checks[chain_name] = found
         return found
 
+    def book(self, result: Result) -> None:
+        """Count a served request per route and chain, with what the chain's priciest model would have cost."""
+        priciest = self._priciest(result.chain)
+        baseline = cost_of(result.response.usage, priciest.info) if priciest is not None else None
+        if result.cost is None:
+            baseline = None
+        route = result.route.rule if result.route is not None else None
+        self.ledger.record_use(route, result.chain, result.model, result.cost or 0.0, baseline,
+                               [check for _model, check in result.escalations])
+        if result.route is not None or result.escalations:
+            self.ledger.bus.emit(HealthEvent("route", self.ledger.clock(), model=result.model, chain=result.chain,
+                                             reason=route or "", extra={"escalations": result.escalations}))
+
+    def _priciest(self, chain_name: str) -> Target | None:
+        found = self._priciest_of.get(chain_name, False)
+        if found is False:
+            groups, _ = self.targets.groups(list(self.config.chain(chain_name).models))
+            priced = [t for g in groups for t in g if t.price is not None and cost_of(Usage(1, 1), t.info) is not None]
+            found = self._priciest_of[chain_name] = max(priced, key=lambda t: t.price or 0.0) if priced else None
+        return found  # type: ignore[return-value]
+
     def _escalation(self, walk: Walk, req: Request) -> Escalation | None:
         checks = self.checks_for(walk.chain)
         if not checks.applies(req):
             return None
-        return Escalation(checks, req, lambda: bool(walk.remaining))
+        return Escalation(checks, req, lambda: bool(walk.remaining), self.ledger.bus.emit, walk.chain, self.ledger.clock)
 
     def route(self, req: Request, *, require: str | Iterable[str] | None = None) -> list[tuple[str, str]]:
         """The routing decision without I/O: each planned candidate with its health right now."""
@@ -194,7 +216,7 @@ class Router:
         if esc is not None:
             annotate(walk.attempts, target.model_id, esc.note)
         total = (cost or 0.0) + sum(spent) if cost is not None or spent else None
-        return Result(
+        result = Result(
             response=response,
             model=target.model_id,
             attempts=walk.attempts,
@@ -205,6 +227,8 @@ class Router:
             route=walk.plan.route,
             chain=walk.chain,
         )
+        self.book(result)
+        return result
 
     async def charge(self, chain: str, target: Target, key: str, usage: Any, cost: float | None) -> None:
         """Record one attempt's spend (unknown prices count tokens at $0) for usage reports and budgets."""
@@ -251,6 +275,8 @@ class Router:
         self.timeouts = _attempt.Timeouts.from_config(getattr(self.config, "timeouts", None))
         self.targets = Targets(self.config, self.catalog, self.targets.env)
         self._rails.clear()
+        self._chain_checks.clear()
+        self._priciest_of.clear()
         self.ledger.spend.budgets = Budgets.from_config(getattr(self.config, "budget", None))
         await self.ledger.reset_kind("auth_failed")
 

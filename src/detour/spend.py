@@ -156,7 +156,8 @@ def _rounded(table: dict[str, float]) -> dict[str, float]:
 
 
 def summarize(rows: Iterable[SpendRow]) -> dict[str, Any]:
-    """``detour usage``: totals by dimension and by day."""
+    """``detour usage``: totals by dimension and by day, then per route and per chain (requests, shares, saving)."""
+    rows = list(rows)
     by: dict[str, dict[str, dict[str, float]]] = {dim: {} for dim in DIMS if dim != "total"}
     days: dict[str, float] = {}
     total = {"usd": 0.0, "requests": 0, "input_tokens": 0, "output_tokens": 0}
@@ -166,7 +167,8 @@ def summarize(rows: Iterable[SpendRow]) -> dict[str, Any]:
             _add(total, row)
         elif row.dim in by:
             _add(by[row.dim].setdefault(row.name, {"usd": 0.0, "requests": 0, "input_tokens": 0, "output_tokens": 0}), row)
-    return {"by": by, "days": dict(sorted(days.items())), "total": total}
+    use = use_report((r.dim, r.name, r.usd, r.requests) for r in rows if r.dim in USE_DIMS)
+    return {"by": by, "days": dict(sorted(days.items())), "total": total, **use}
 
 
 def _add(into: dict[str, Any], row: SpendRow) -> None:
@@ -174,3 +176,82 @@ def _add(into: dict[str, Any], row: SpendRow) -> None:
     into["requests"] += row.requests
     into["input_tokens"] += row.input_tokens
     into["output_tokens"] += row.output_tokens
+
+
+# ---------------------------------------------------------------- routes and chains: shares, escalations, saving
+
+# One row set per served request, beside the per-attempt rows above. ``name`` is the route (or chain), or
+# "route|model" / "route|check" for the served model and the checks that escalated; the ``saving`` rows hold
+# what the same answer would have cost on the chain's most expensive model, less what it cost.
+USE_DIMS = ("route", "route.model", "route.escalation", "route.saving",
+            "chain.request", "chain.model", "chain.escalation", "chain.saving")
+SEP = "|"
+
+
+def request_names(route: str | None, chain: str, model: str, checks: Iterable[str]) -> list[tuple[str, str, bool]]:
+    """(dim, name, counts the request's cost) for one served request; escalation rows count checks, not USD."""
+    out: list[tuple[str, str, bool]] = []
+    for prefix, name in (("route", route), ("chain", chain or "default")):
+        if name is None:
+            continue
+        out.append((prefix if prefix == "route" else "chain.request", name, True))
+        out.append((f"{prefix}.model", f"{name}{SEP}{model}", True))
+        out += [(f"{prefix}.escalation", f"{name}{SEP}{check}", False) for check in checks]
+    return out
+
+
+class UseBook:
+    """Per route and per chain since this process started, for /status: requests, shares, escalations, saving."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[float]] = {}
+
+    def add(self, route: str | None, chain: str, model: str, usd: float, baseline: float | None,
+            checks: Iterable[str]) -> list[tuple[str, str, float, int]]:
+        """Count one request; returns the (dim, name, usd, requests) rows to persist."""
+        checks = list(checks)
+        rows = [(dim, name, usd if costs else 0.0, 1) for dim, name, costs in request_names(route, chain, model, checks)]
+        if baseline is not None:
+            rows += [(f"{p}.saving", n, baseline - usd, 1) for p, n in (("route", route), ("chain", chain or "default")) if n]
+        for dim, name, value, count in rows:
+            have = self.rows.setdefault((dim, name), [0.0, 0])
+            have[0] += value
+            have[1] += count
+        return rows
+
+    def snapshot(self) -> dict[str, Any]:
+        return use_report((dim, name, usd, int(n)) for (dim, name), (usd, n) in self.rows.items())
+
+
+def use_report(rows: Iterable[tuple[str, str, float, int]]) -> dict[str, Any]:
+    """{"routes": {...}, "chains": {...}}: per name, requests, USD, the share served by each model, escalations by
+    check, and the saving against the chain's most expensive model (for the requests whose prices are known)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {"routes": {}, "chains": {}}
+    for dim, name, usd, count in rows:
+        prefix, _, kind = dim.partition(".")
+        if prefix not in ("route", "chain") or dim == "chain":
+            continue
+        table = out["routes" if prefix == "route" else "chains"]
+        key, _, sub = name.partition(SEP)
+        entry = table.setdefault(key, {"requests": 0, "usd": 0.0, "models": {}, "escalations": {},
+                                       "saving_usd": 0.0, "priced_requests": 0})
+        if kind in ("", "request"):
+            entry["requests"] += count
+            entry["usd"] += usd
+        elif kind == "model":
+            entry["models"][sub] = entry["models"].get(sub, 0) + count
+        elif kind == "escalation":
+            entry["escalations"][sub] = entry["escalations"].get(sub, 0) + count
+        elif kind == "saving":
+            entry["saving_usd"] += usd
+            entry["priced_requests"] += count
+    for table in out.values():
+        for entry in table.values():
+            total = entry["requests"] or 1
+            entry["share"] = {m: round(n / total, 4) for m, n in sorted(entry["models"].items(), key=lambda kv: -kv[1])}
+            priced = entry["priced_requests"]
+            entry["baseline_usd"] = round(entry["usd"] + entry["saving_usd"], 6) if priced else None
+            entry["saving_usd"] = round(entry["saving_usd"], 6) if priced else None
+            entry["usd"] = round(entry["usd"], 6)
+            del entry["models"]
+    return out

@@ -15,7 +15,7 @@ def _print_version(value: bool) -> None:
 def build_app() -> typer.Typer:
     from detour._cli import catalog_cmd, check, claude_cmd, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve
     from detour._cli import status
-    from detour._cli import usage
+    from detour._cli import route_cmd, usage
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
     app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",
@@ -43,4 +43,5 @@ def build_app() -> typer.Typer:
     codex_cmd.register(app)
     claude_cmd.register(app)
     usage.register(app)
+    route_cmd.register(app)
     return app

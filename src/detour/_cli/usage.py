@@ -114,6 +114,15 @@ def _print(report: dict[str, Any]) -> None:
             print()
             table(columns, [[name, str(v["requests"]), str(v["input_tokens"]), str(v["output_tokens"]),
                              usd(v["usd"])] for name, v in items], title=title)
+    for key, title in (("routes", "By route"), ("chains", "By chain (served requests)")):
+        items = sorted(report.get(key, {}).items(), key=lambda kv: -kv[1]["requests"])
+        if items:
+            print()
+            table(("name", "requests", "served by", "escalations", "USD", "on priciest", "saving"),
+                  [[name, str(v["requests"]), ", ".join(f"{m} {100 * s:.0f}%" for m, s in v["share"].items()),
+                    ", ".join(f"{c} {n}" for c, n in v["escalations"].items()) or "-", usd(v["usd"]),
+                    "-" if v["baseline_usd"] is None else usd(v["baseline_usd"]),
+                    "-" if v["saving_usd"] is None else usd(v["saving_usd"])] for name, v in items], title=title)
     if report["budgets"]:
         print()
         table(("period", "scope", "spent", "limit", "used"),

@@ -67,6 +67,7 @@ class Ledger:
         self._current: dict[str, str] = {}
         self._loaded = False
         self.spend = _spend.SpendBook()
+        self.uses = _spend.UseBook()
         self._shared = isinstance(self.store, SharedStore)
         self._version: Any = None
         self._next_check = 0.0
@@ -239,6 +240,21 @@ class Ledger:
             log.warning("budget: %s %s spend is $%.4f of $%.2f (%.0f%%)", scope, period, spent, limit, 100 * spent / limit)
             await self._emit(HealthEvent("budget", now, scope=scope, model=model, reason=period,
                                          extra={"spent_usd": round(spent, 6), "limit_usd": limit}))
+
+    def record_use(self, route: str | None, chain: str, model: str, usd: float, baseline: float | None,
+                   checks: list[str]) -> None:
+        """One served request per route and chain: model share, escalations, saving (for /status and usage)."""
+        rows = self.uses.add(route, chain, model, usd, baseline, checks)
+        if self._shared:
+            day = _spend.utc_day(self.clock())
+            pending = self._pending_spend
+            for dim, name, value, count in rows:
+                totals = pending.get((day, dim, name))
+                if totals is None:
+                    pending[(day, dim, name)] = [value, count, 0, 0]
+                else:
+                    totals[0] += value
+                    totals[1] += count
 
     async def learn_missing(self, model_id: str, capability: str) -> None:
         known = self._missing.get(model_id, frozenset()) | {capability}

@@ -14,7 +14,7 @@ unchecked and the attempt record says so.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from detour.health import HealthEvent
@@ -57,10 +57,12 @@ class Escalation:
     checks: Checks
     request: Request
     remaining: Callable[[], bool]  # whether the walk has another candidate to try
+    emit: Callable[[HealthEvent], None] | None = None  # the router's event bus (GET /events)
+    chain: str = ""
+    clock: Callable[[], float] | None = None
     count: int = 0
     kept: Kept | None = None
     note: str = ""  # what became of the checks for the answer served, for its attempt record
-    events: list[HealthEvent] = field(default_factory=list)
 
     def judge(self, response: Response) -> tuple[str, str] | None:
         """(check, problem) when this answer must escalate; None to serve it (``note`` says why)."""
@@ -90,6 +92,10 @@ class Escalation:
         """Charge a turned-down answer and keep it in reserve."""
         await charge(target, key, bad.response.usage)
         self.kept = Kept(target, key, bad.response, dict(bad.headers), bad.check, bad.events)
+        if self.emit is not None:
+            at = self.clock() if self.clock is not None else 0.0
+            self.emit(event("escalate", at, self.chain, target.model_id, bad.check, problem=bad.problem[:200],
+                            escalation=self.count))
 
     def fallback(self) -> Kept | None:
         """Every stronger candidate failed: the kept answer, noted as such; None when there is none."""

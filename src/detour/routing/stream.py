@@ -109,6 +109,8 @@ class RouterStream:
                     yield event
         finally:
             self.result = driver.result()
+            if self.result is not None and self.result.complete:
+                self._router.book(self.result)
 
 
 class _Driver:

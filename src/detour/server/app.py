@@ -109,6 +109,7 @@ class Gateway:
         try:
             req = door.codec.decode_request(data, headers)
             _check_require(headers, req)
+            req.headers = _route_headers(headers, self.state.config)
             self._target(req)
         except names.NoModels as exc:
             await self._error(send, door, 503, str(exc), kind="not_found")
@@ -327,6 +328,14 @@ class Gateway:
 def session_of(headers: dict[str, str]) -> str | None:
     """The client's session: ``x-detour-session`` (the OpenCode plugin sends it), else Claude Code's own id."""
     return headers.get("x-detour-session") or headers.get("x-claude-code-session-id") or None
+
+
+def _route_headers(headers: dict[str, str], config: Any) -> dict[str, str]:
+    """Only the headers route rules look at travel on the Request (never credentials)."""
+    from detour.routing.routes import header_names
+
+    keep = header_names(config.routes)
+    return {k: v for k, v in headers.items() if k in keep}
 
 
 def _require(headers: dict[str, str]) -> list[str] | None:

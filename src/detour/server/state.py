@@ -31,7 +31,7 @@ class ChainView:
 class Outcomes:
     """The recent attempts of one model: success rate, latency and the last error kind."""
 
-    __slots__ = ("recent", "last_error")
+    __slots__ = ("last_error", "recent")
 
     def __init__(self) -> None:
         self.recent: deque[tuple[bool, float]] = deque(maxlen=100)
@@ -276,6 +276,7 @@ class GatewayState:
         return {"chains": chains, "models": models, "switches": list(self.switches), "sessions": sessions,
                 "notes": self.notes,
                 "spend": self.router.ledger.spend.snapshot(), "storage": self.storage(),
+                "usage": self.router.ledger.uses.snapshot(),
                 "uptime_s": round(time.time() - self.started_at, 1)}
 
     def storage(self) -> dict[str, Any]:
