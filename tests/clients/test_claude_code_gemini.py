@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from detour.testing import B, Behavior, FakeProvider, Recorded
 
 from .conftest import client_binary, explain, run
@@ -35,8 +37,10 @@ def gemini_agent(project: Path) -> Behavior:
     return B.fn(step)
 
 
+@pytest.mark.parametrize("model_env", [True, False], ids=["ANTHROPIC_MODEL", "claude-code-default-name"])
 def test_claude_code_completes_three_tool_calls_served_by_gemini(tmp_path: Path, fake: FakeProvider,
-                                                                 client_env: dict[str, str], serve) -> None:
+                                                                 client_env: dict[str, str], serve,
+                                                                 model_env: bool) -> None:
     claude = str(client_binary("claude"))
     project = tmp_path / "project"
     project.mkdir()
@@ -58,13 +62,15 @@ def test_claude_code_completes_three_tool_calls_served_by_gemini(tmp_path: Path,
     }))
     served = serve(config, project)
     names = dict.fromkeys(("ANTHROPIC_MODEL", "ANTHROPIC_SMALL_FAST_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-                           "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL"), PRIMARY)
+                           "ANTHROPIC_DEFAULT_SONNET_MODEL", "ANTHROPIC_DEFAULT_OPUS_MODEL"), PRIMARY) if model_env else {}
     env = {**client_env, **names, "PWD": str(project), "ANTHROPIC_BASE_URL": served.url,
            "ANTHROPIC_API_KEY": "anything"}
 
     done = run([claude, "-p", "Read a.txt, b.txt and c.txt one at a time and tell me the secrets.",
                 "--allowedTools", "Read"], cwd=project, env=env)
     assert done.returncode == 0 and ANSWER in done.stdout, explain(done, served)
+    logged = [line for line in served.output().splitlines() if "request door=" in line]
+    assert logged and all("served=gem/gem-x" in line for line in logged), explain(done, served)  # the chain served all
 
     turns = [r for r in fake.requests if r.model == "gem-x" and r.body.get("tools")]
     final = _results(turns[-1].body)
