@@ -47,7 +47,7 @@ def test_json() -> None:
     assert "not valid JSON" in (checks.json_answer(schema, answer(TextPart('```json\n{"city": "Oslo", "days": 3}\n```'))) or "")
     bad = checks.json_answer(schema, answer(TextPart('{"city": "Oslo", "days": 0}')))
     assert bad == "the answer: not valid against the schema at days: 0 is less than the minimum of 1"
-    assert "'days' is a required property" in (checks.json_answer(schema, answer(TextPart('{"city": "Oslo"}'))) or "")
+    assert '"days" is a required property' in (checks.json_answer(schema, answer(TextPart('{"city": "Oslo"}'))) or "")
     obj = Request("m", response_format=ResponseFormat("json_object"))
     assert checks.json_answer(obj, answer(TextPart("[1, 2]"))) == "the answer is JSON but not an object (a list)"
     assert checks.json_answer(obj, answer(TextPart('{"a": 1}'))) is None
@@ -61,7 +61,7 @@ def test_tool_args() -> None:
     assert checks.tool_args(req, answer(ToolCallPart("c1", "weather", '{"city": "Oslo"}'))) is None
     assert "names no offered tool (offered: weather)" in (checks.tool_args(req, answer(ToolCallPart("c1", "wether", "{}"))) or "")
     assert "not valid JSON" in (checks.tool_args(req, answer(ToolCallPart("c1", "weather", '{"city": '))) or "")
-    assert "'city' is a required property" in (checks.tool_args(req, answer(ToolCallPart("c1", "weather", "{}"))) or "")
+    assert '"city" is a required property' in (checks.tool_args(req, answer(ToolCallPart("c1", "weather", "{}"))) or "")
     assert "not a JSON object" in (checks.tool_args(req, answer(ToolCallPart("c1", "weather", "[]"))) or "")
 
 
