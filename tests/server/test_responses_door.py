@@ -354,3 +354,79 @@ def test_a_model_marked_responses_only_is_called_on_responses(make_gateway, fake
     assert [(r.model, r.path) for r in fake.requests] == [("gpt-pro", "/v1/responses")]
     client(gw).chat.completions.create(model="oai/gpt-x", messages=[{"role": "user", "content": "hi"}])
     assert fake.requests[-1].path == "/v1/chat/completions"  # the provider's other models keep Chat Completions
+
+
+# ------------------------------------------------------------------ the Done-when matrix: every feature, both ways,
+# through create and stream, sync and async
+
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"],
+          "additionalProperties": False}
+FEATURES: dict[str, dict[str, Any]] = {
+    "text": {"input": "hi"},
+    "image": {"input": [{"role": "user", "content": [{"type": "input_text", "text": "what is this?"},
+                                                     {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}",
+                                                      "detail": "auto"}]}]},
+    "tool_round_trip": {"tools": TOOLS, "input": [
+        {"role": "user", "content": "weather in Oslo?"},
+        {"type": "function_call", "call_id": "call_7", "name": "get_weather", "arguments": '{"city":"Oslo"}'},
+        {"type": "function_call_output", "call_id": "call_7", "output": "sunny, 21C"}]},
+    "reasoning": {"input": "2+2?", "reasoning": {"effort": "low", "summary": "auto"}, "max_output_tokens": 4000},
+    "json_schema": {"input": "2+2?", "text": {"format": {"type": "json_schema", "name": "sum", "schema": SCHEMA,
+                                                         "strict": True}}},
+}
+TARGETS = {"anthropic_fallback": ("oai/gpt-x", "ant/claude-x", "claude-x", "anthropic"),
+           "responses_primary": ("resp/gpt-r", "ant/claude-x", "gpt-r", "openai-responses")}
+
+
+async def _run(gw: Any, mode: str, params: dict[str, Any]) -> Any:
+    if mode == "create":
+        return client(gw).responses.create(model="detour", **params)
+    if mode == "stream":
+        with client(gw).responses.stream(model="detour", **params) as stream:
+            return stream.get_final_response()
+    c = aclient(gw)
+    if mode == "async_create":
+        return await c.responses.create(model="detour", **params)
+    async with c.responses.stream(model="detour", **params) as stream:
+        return await stream.get_final_response()
+
+
+def _check_upstream(feature: str, protocol: str, body: dict[str, Any]) -> None:
+    """What the upstream received carries the feature, in its own protocol."""
+    if protocol == "openai-responses":
+        PARAMS[bool(body.get("stream"))].validate_python(body)
+        expected = {k: v for k, v in FEATURES[feature].items()}
+        for key, value in expected.items():
+            assert body[key] == value, key  # the client's body as sent (fast path)
+        return
+    blocks = json.dumps(body["messages"])
+    if feature == "image":
+        assert '"type": "image"' in blocks and PNG in blocks
+    elif feature == "tool_round_trip":
+        assert '"tool_use"' in blocks and '"tool_result"' in blocks and "sunny, 21C" in blocks
+        assert body["tools"][0]["name"] == "get_weather"
+    elif feature == "reasoning":
+        assert body["thinking"]["type"] == "enabled"
+    elif feature == "json_schema":
+        assert '"answer":{"type":"integer"}' in str(body["system"])
+
+
+@pytest.mark.parametrize("mode", ["create", "stream", "async_create", "async_stream"])
+@pytest.mark.parametrize("feature", list(FEATURES))
+@pytest.mark.parametrize("target", list(TARGETS))
+async def test_every_feature_reaches_both_targets(gateway, fake, target, feature, mode):
+    primary, fallback, model, protocol = TARGETS[target]
+    fake.script("gpt-x", B.rate_limit(retry_after=30))
+    answer = '{"answer": 4}' if feature == "json_schema" else f"{feature} answer"
+    fake.script(model, B.thinking("thought", answer) if feature == "reasoning" else B.text(answer))
+    gw = gateway(primary, fallback)
+    resp = await _run(gw, mode, FEATURES[feature])
+    SDKResponse.model_validate(resp.model_dump(mode="json", exclude_none=True, by_alias=True))
+    assert resp.output_text == answer and resp.status == "completed"
+    assert resp.model == f"{primary.split('/')[0] if protocol == 'openai-responses' else 'ant'}/{model}"
+    if feature == "reasoning":
+        assert next(o for o in resp.output if o.type == "reasoning").summary[0].text == "thought"
+    [body] = [r.body for r in fake.requests if r.model == model]
+    _check_upstream(feature, protocol, body)
+    assert body.get("stream", False) is mode.endswith("stream")
