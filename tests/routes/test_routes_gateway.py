@@ -68,6 +68,9 @@ def test_image_long_prompt_and_thinking_turns(make_gateway, fake) -> None:
     assert [b.type for b in raw.parse().content] == ["thinking", "text"]
     raw = oai(gw).chat.completions.with_raw_response.create(model="detour", messages=[{"role": "user", "content": "hi"}])
     assert raw.headers["x-detour-route"] == "default -> default" and fake.requests[-1].model == "main-x"
+    status = gw.get("/status").json()  # each routed turn moved its own chain's view; none of them is a switch
+    assert status["switches"] == [] and status["chains"]["default"]["current"] == "oai/main-x"
+    assert status["chains"]["vision"]["current"] == "oai/vision-x" and status["chains"]["deep"]["current"] == "oai/deep-x"
 
 
 def test_tags_and_status_and_a_named_chain_is_not_routed(make_gateway, fake) -> None:

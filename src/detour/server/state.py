@@ -79,6 +79,7 @@ class GatewayState:
     outcomes: dict[str, Outcomes] = field(default_factory=dict)
     events: EventFeed = field(default_factory=EventFeed)  # GET /events; publish() is the one way in
     sessions: OrderedDict[str, SessionView] = field(default_factory=OrderedDict)
+    _session_models: dict[tuple[str, str], str] = field(default_factory=dict)  # (session, chain) -> last model
 
     reloader: Any = None
     _refresher: Any = None
@@ -124,11 +125,13 @@ class GatewayState:
         served = result.model if result is not None else "-"
         self.metrics.request(door, served, status, elapsed, attempts, getattr(result, "cost", None), result)
         self._outcomes(result)
-        chain = req.detour.get("chain") or "default"
-        if req.model == "detour":  # only chain requests move a chain's view; an explicit model is not a switch
+        routed = result is not None and getattr(result, "route", None) is not None  # a route rule chose the chain
+        chain = (result.chain if routed else "") or req.detour.get("chain") or "default"
+        by_chain = req.model == "detour" or routed
+        if by_chain:  # only chain requests move a chain's view; an explicit model is not a switch
             self._track(chain, result)
         if session and result is not None:
-            self._track_session(session, chain if req.model == "detour" else req.model, req, result)
+            self._track_session(session, chain if by_chain else req.model, req, result, by_chain)
         if log.isEnabledFor(logging.INFO):
             log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
                      door, req.model, served, attempts, status, elapsed * 1000)
@@ -165,16 +168,22 @@ class GatewayState:
             view.current, view.since = result.model, time.time()
         view.reason = result.fallback_reason if result.model != view.primary else None
 
-    def _track_session(self, session: str, chain: str, req: Request, result: Any) -> None:
+    def _track_session(self, session: str, chain: str, req: Request, result: Any, by_chain: bool = True) -> None:
         """Remember what the session was served; publish a `switch` event when that model changes.
 
         A session's first request publishes one only when it is already served by a fallback, so a client
         that joins during an outage is told, and one on the primary hears nothing until something changes.
         """
         now = time.time()
-        primary = self._primary(chain) if req.model == "detour" else req.model
+        primary = self._primary(chain) if by_chain else req.model
         view = self.sessions.get(session)
-        previous = view.model if view is not None else (primary or result.model)
+        if view is None or view.chain == chain:
+            previous = view.model if view is not None else (primary or result.model)
+        else:  # routes send this session's turns to several chains: a switch is a change within one chain
+            previous = self._session_models.get((session, chain)) or primary or result.model
+        self._session_models[(session, chain)] = result.model
+        if len(self._session_models) > 4 * SESSIONS:
+            self._session_models.clear()
         reason = result.fallback_reason if result.model != primary else None
         if view is None:
             view = self.sessions[session] = SessionView(chain, primary, result.model, reason, now, now, 0)
