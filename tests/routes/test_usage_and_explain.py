@@ -54,8 +54,9 @@ async def test_usage_shows_routes_shares_escalations_and_saving(fake: FakeProvid
         for _ in range(3):
             req = Request("detour", [Message("user", [TextPart("n?")])], detour={"tags": ["json"]},
                           response_format=ResponseFormat("json_schema", SCHEMA, "n"))
-            await router.chat(req)
+            result = await router.chat(req)
         live = router.ledger.uses.snapshot()
+    assert {a.route for a in result.attempts} == {"json-tasks -> json"}  # the attempt record names the route
     path = tmp_path / "detour.json"
     path.write_text(json.dumps(cfg))
     out = run("usage", "--json", "--config", str(path))

@@ -24,6 +24,7 @@ class Attempt:
     message: str = ""
     mode: str = ""  # streaming rescue: "prefill" | "replay"; "" otherwise
     check: str = ""  # bad_answer: the check it failed; ok: "" or what became of the checks (skipped, unresolved)
+    route: str = ""  # "rule -> chain" when a route rule chose the chain
 
 
 @dataclass(slots=True)

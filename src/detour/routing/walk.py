@@ -284,6 +284,7 @@ class Walk:
             message=failure.message[:300] if failure is not None else "",
             mode=self.mode,
             check=(failure.code or "") if failure is not None and failure.kind == "bad_answer" else "",
+            route=self.plan.route.header() if self.plan.route is not None else "",
         ))
 
     def fallback_reason(self, served: str) -> str | None:
