@@ -430,3 +430,25 @@ async def test_every_feature_reaches_both_targets(gateway, fake, target, feature
     [body] = [r.body for r in fake.requests if r.model == model]
     _check_upstream(feature, protocol, body)
     assert body.get("stream", False) is mode.endswith("stream")
+
+
+def test_a_responses_upstream_failing_before_content_falls_back(gateway, fake):
+    fake.script("gpt-r", B.midstream_error(after=0, kind="overloaded"))
+    fake.script("claude-x", B.text("rescued"))
+    gw = gateway("resp/gpt-r", "ant/claude-x")
+    resp, events = sse_events(gw, {"model": "detour", "input": "hi"})
+    assert events[-1]["type"] == "response.completed" and events[-1]["response"]["model"] == "ant/claude-x"
+    assert resp.headers["x-detour-fallback-reason"] == "overloaded"
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "rescued"
+
+
+def test_a_responses_upstream_failing_mid_answer_is_a_failed_response(gateway, fake):
+    fake.script("gpt-r", B.midstream_error(after=3, kind="rate_limit"))
+    gw = gateway("resp/gpt-r")
+    _resp, events = sse_events(gw, {"model": "detour", "input": "tell me a story"})
+    kinds = [e["type"] for e in events]
+    assert "response.output_text.delta" in kinds and "response.completed" not in kinds
+    assert kinds[-2:] == ["error", "response.failed"]
+    assert events[-1]["response"]["error"]["code"] == "rate_limit_exceeded"
+    status = gw.get("/status").json()["models"]["resp/gpt-r"]
+    assert status["last_error"] == "rate_limited"
