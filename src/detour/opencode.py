@@ -3,6 +3,7 @@ an opencode.json(c) by minimal text edits, so comments, key order and every othe
 
     provider_block(config, catalog, url=..., api_key=...) -> {"npm": ..., "options": ..., "models": {...}}
     merge_text(text, block)  -> the file's text with top-level "model" and "provider.detour" set
+    install_plugin(config_path) -> .opencode/plugins/detour.js beside it: toasts on switches, /detour
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, Protocol
 
 from detour.catalog.model import ModelInfo
 
-__all__ = ["MODEL", "PROVIDER", "SCHEMA", "document", "gateway_url", "merge_text", "provider_block", "write"]
+__all__ = ["MODEL", "PROVIDER", "SCHEMA", "document", "gateway_url", "install_plugin", "merge_text", "provider_block",
+           "write"]
 
 PROVIDER = "detour"
 MODEL = f"{PROVIDER}/detour"
@@ -223,3 +225,18 @@ def write(path: Path, block: dict[str, Any]) -> str | None:
     tmp.write_text(new, encoding="utf-8")
     tmp.replace(path)  # atomic: OpenCode never reads a half-written file
     return previous if isinstance(previous, str) and previous != MODEL else None
+
+
+def install_plugin(config_path: Path) -> Path:
+    """Copy the packaged OpenCode plugin into ``.opencode/plugins/`` beside the opencode.json (OpenCode loads
+    every file there at start); an older copy is replaced, so re-running ``--write`` upgrades it."""
+    from importlib.resources import files
+
+    source = files("detour.plugins.opencode").joinpath("detour.js").read_bytes()
+    target = config_path.resolve().parent / ".opencode" / "plugins" / "detour.js"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_bytes() != source:
+        tmp = target.with_name(".detour.js.detour-tmp")
+        tmp.write_bytes(source)
+        tmp.replace(target)
+    return target

@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         api_key: str | None = typer.Option(None, "--api-key", help=KEY_HELP, metavar="KEY"),
         config: str | None = typer.Option(None, "--config", help=CONFIG_HELP, metavar="PATH"),
         catalog: str | None = typer.Option(None, "--catalog", help=CATALOG_HELP, metavar="PATH|URL"),
+        plugin: bool = typer.Option(True, "--plugin/--no-plugin",
+                                    help="With --write: also install detour's OpenCode plugin in .opencode/plugins/."),
     ) -> None:
         """Point OpenCode at the gateway: a provider "detour" with the chain, each named chain and each model."""
         from detour import opencode
@@ -81,3 +83,10 @@ def register(app: typer.Typer) -> None:
         note = f" (was {replaced!r})" if replaced else ""
         typer.echo(f"wrote {write}: model {opencode.MODEL!r}{note}, provider {opencode.PROVIDER!r} with "
                    f"{len(block['models'])} model(s) at {block['options']['baseURL']}")
+        if plugin:
+            try:
+                installed = opencode.install_plugin(write)
+            except OSError as exc:
+                fail(f"cannot install the OpenCode plugin beside {write}: {exc.strerror or exc}",
+                     "or pass --no-plugin")
+            typer.echo(f"installed {installed}: toasts when a session switches model, and /detour")
