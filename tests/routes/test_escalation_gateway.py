@@ -100,3 +100,41 @@ def test_a_bad_answer_escalates_to_the_next_candidate(make_gateway, fake, check,
     else:
         assert text == "a real answer"
     assert [r.model for r in fake.requests] == ["gpt-x", "claude-x"]
+
+
+def _sse(gw: Any, path: str, body: dict[str, Any]) -> list[Any]:
+    """The SSE data payloads a client receives, without the per-response ids and timestamps."""
+    import json
+
+    import httpx
+
+    out = []
+    with httpx.stream("POST", gw.url + path, json=body, headers={"anthropic-version": "2023-06-01"}, timeout=30) as r:
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                data = json.loads(line[6:])
+                for key in ("id", "created"):
+                    data.pop(key, None)
+                if isinstance(data.get("message"), dict):
+                    data["message"].pop("id", None)
+                out.append(data)
+    return out
+
+
+@pytest.mark.parametrize("door", ["openai", "anthropic"])
+def test_a_passing_streamed_answer_reaches_the_client_unchanged(make_gateway, fake, door) -> None:
+    answer = '{"city": "Oslo", "days": 3}'
+    fake.script("gpt-x", *[B.text(answer, chunks=6)] * 2)
+    gw = make_gateway(model={"primary": "oai/gpt-x", "fallback": ["ant/claude-x"]},
+                      chains={"checked": chain()})
+    path = "/v1/chat/completions" if door == "openai" else "/v1/messages"
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": "trip"}], "stream": True, "max_tokens": 1000}
+    if door == "openai":
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "trip", "schema": SCHEMA}}
+    else:
+        body["output_config"] = {"format": {"type": "json_schema", "schema": SCHEMA}}
+    plain = _sse(gw, path, {**body, "model": "detour"})
+    checked = _sse(gw, path, {**body, "model": "checked"})
+    assert checked == plain and len(plain) >= 6
+    assert [r.model for r in fake.requests] == ["gpt-x", "gpt-x"]
