@@ -91,8 +91,19 @@ def clock(epoch: float) -> str:
     return time.strftime("%H:%M" if at[:3] == time.localtime()[:3] else "%a %H:%M", at)
 
 
+SKIPS = {"budget": "over budget", "context_too_small": "context too small", "probe_in_flight": "being probed",
+         "no_endpoint": "not configured", "proactive": "out of requests until its reset"}
+
+
 def reason_text(kind: str | None) -> str:
-    return REASONS.get(kind or "", (kind or "unavailable").replace("_", " "))
+    """Words a person reads for an error kind or a fallback reason (``cooling:rate_limited``, ``missing:tools``)."""
+    kind = (kind or "").removeprefix("cooling:")
+    head, _, what = kind.partition(":")
+    if head == "missing" and what:
+        return f"lacks {what.replace('_', ' ')}"
+    if head == "unsupported" and what:
+        return f"refused {what}"
+    return REASONS.get(kind) or SKIPS.get(kind) or (kind or "unavailable").replace("_", " ")
 
 
 def why(who: str | None, kind: str | None, until: float | None) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from detour import spend as _spend
@@ -27,6 +27,7 @@ COOLING = 1
 HALF_OPEN = 2
 EWMA_ALPHA = 0.3
 REFRESH_S = 0.3  # another process's change is honoured here within this (plus one request)
+_RANK = {OK: 0, HALF_OPEN: 1, COOLING: 2}  # how far from serving a state is
 
 
 def key_scope(provider: str, alias: str) -> str:
@@ -137,6 +138,26 @@ class Ledger:
 
     def cooldown(self, scope: str) -> Cooldown | None:
         return self._cool.get(scope)
+
+    def blocking(self, provider: str, model_id: str, aliases: Iterable[str], now: float) -> tuple[int, Cooldown | None]:
+        """One model's health: the worst of its provider and model scopes and the best of its keys (each key:
+        the worst of the key and the key on this model), with the cooldown that decides it (None when OK)."""
+        worst, worst_c = OK, None
+        for scope in (provider_scope(provider), model_scope(model_id)):
+            state = self.state(scope, now)
+            if _RANK[state] > _RANK[worst] or (state != OK and state == worst and worst_c is not None
+                                                and self._cool[scope].until > worst_c.until):
+                worst, worst_c = state, self._cool[scope]
+        best: tuple[int, Cooldown | None] | None = None
+        for alias in aliases:
+            key = max(((self.state(s, now), self._cool.get(s)) for s in
+                       (key_scope(provider, alias), key_model_scope(provider, alias, model_id))),
+                      key=lambda sc: (_RANK[sc[0]], sc[1].until if sc[1] is not None else 0.0))
+            if best is None or (_RANK[key[0]], _until(key[1])) < (_RANK[best[0]], _until(best[1])):
+                best = key
+        if best is not None and _RANK[best[0]] > _RANK[worst]:
+            return best
+        return worst, worst_c
 
     def cooldowns(self) -> list[Cooldown]:
         return list(self._cool.values())
@@ -282,6 +303,10 @@ class Ledger:
             "speeds": {m: s.to_dict() for m, s in self._speeds.items()},
             "spend": self.spend.snapshot(),
         }
+
+
+def _until(c: Cooldown | None) -> float:
+    return c.until if c is not None else 0.0
 
 
 def _ewma(old: float | None, new: float | None) -> float | None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from detour.catalog.model import ModelInfo
-from detour.protocol.errors import Failure
+from detour.protocol.errors import ErrorKind, Failure
 from detour.protocol.messages import Response, Usage
 
 
@@ -55,6 +55,33 @@ class Result:
         if text or not self.response.tool_calls():
             return text
         return "\n".join(f"{c.name}({c.arguments})" for c in self.response.tool_calls())
+
+
+ERROR_KINDS: frozenset[str] = frozenset(get_args(ErrorKind))
+# Result.fallback_reason (and the x-detour-fallback-reason header): why the chain's first choice did not serve.
+FALLBACK_REASONS = """
+    <error kind>             tried on this request and failed so: rate_limited, connection_lost, timeout, …
+    cooling:<error kind>     not tried: cooling after an earlier failure of that kind (cooling:rate_limited)
+    cooling:proactive        not tried: a budget header said 0 requests/tokens left until its reset
+    cooling:probe_in_flight  not tried: its cooldown is over and another request holds its one recovery probe
+    missing:<capability>     skipped: it lacks what the request needs (missing:tools, missing:image)
+    unknown:<capabilities>   skipped (unknownCapability: skip): nobody knows whether it has them
+    unsupported:<param>      skipped: it refused that parameter with a 400 (learned, not retried)
+    context_too_small        skipped: the request does not fit its context window
+    image_url_unsupported    skipped: the request has image URLs its protocol cannot fetch
+    media_type:<types>       skipped: its protocol cannot take those media types
+    hosted_tool:<name>       skipped: it has no such hosted tool
+    cost_tier, price_ratio   skipped: the chain's cost guardrails
+    budget                   skipped: its provider's (or the total) budget is spent
+    no_endpoint              skipped: its provider has no base URL or key configured
+"""
+
+
+def reason_family(reason: str) -> str:
+    """``error`` (tried and failed), ``cooling`` (not tried, cooling) or ``skipped`` (cannot serve it)."""
+    if reason.startswith("cooling:"):
+        return "cooling"
+    return "error" if reason in ERROR_KINDS else "skipped"
 
 
 def cost_of(usage: Usage, info: ModelInfo | None) -> float | None:

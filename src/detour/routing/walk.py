@@ -64,18 +64,7 @@ _STATES = {OK: "ok", COOLING: "cooling", HALF_OPEN: "half_open"}
 
 def availability(ledger: Ledger, target: Target, now: float) -> str:
     """ok | cooling | half_open: the worst of provider and model, and the best of the keys."""
-    worst = max(ledger.state(provider_scope(target.provider), now), ledger.state(model_scope(target.model_id), now), key=_rank)
-    keys = [
-        max(ledger.state(key_scope(target.provider, k.alias), now),
-            ledger.state(key_model_scope(target.provider, k.alias, target.model_id), now), key=_rank)
-        for k in target.keys
-    ]
-    best_key = min(keys, key=_rank) if keys else OK
-    return _STATES[max(worst, best_key, key=_rank)]
-
-
-def _rank(state: int) -> int:
-    return (0, 2, 1)[state]  # ok < half_open < cooling
+    return _STATES[ledger.blocking(target.provider, target.model_id, [k.alias for k in target.keys], now)[0]]
 
 
 class Walk:

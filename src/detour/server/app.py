@@ -116,6 +116,7 @@ class Gateway:
             return None
         except names.UnknownModel as exc:
             await self._error(send, door, 404, str(exc), kind="not_found")
+            self.state.observe_refusal(door.name, 404, f"unknown model {data.get('model')!r}")
             return None
         except (ValueError, TypeError, KeyError) as exc:
             await self._error(send, door, 400, _clean(exc))
@@ -166,6 +167,7 @@ class Gateway:
         stream = self.state.router.stream(req, require=_require(headers), session=session)
         sent_headers = False
         try:
+            broke = False
             async with stream as s:
                 async for event in s:
                     if not sent_headers:
@@ -174,13 +176,14 @@ class Gateway:
                         sent_headers = True
                     if event.kind == "error":
                         await asgi.send_chunk(send, encoder.error(event.failure), more=False)
-                        self.state.observe(door.name, req, s.result, 200, started, session)
-                        return
+                        broke = True
+                        break
                     chunk = encoder.encode(event)
                     if chunk:
                         await asgi.send_chunk(send, chunk)
-            await asgi.send_chunk(send, b"", more=False)
-            self.state.observe(door.name, req, s.result, 200, started, session)
+            if not broke:
+                await asgi.send_chunk(send, b"", more=False)
+            self.state.observe(door.name, req, s.result, 200, started, session)  # closed: s.result has every attempt
         except AllFailed as exc:
             if sent_headers:
                 from detour.protocol.errors import Failure
@@ -296,6 +299,7 @@ class Gateway:
         status, body = door.no_route(f"no route {scope['method']} {scope['path']}; detour serves POST "
                                      "/v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /status")
         await asgi.send_json(send, status, body)
+        self.state.observe_refusal("-", 404, f"no route {scope['method']} {scope['path'][:200]}")
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -356,7 +360,7 @@ def _check_require(headers: dict[str, str], req: Request) -> None:
 
 def _served_headers(result: Any) -> list[tuple[bytes, bytes]]:
     out = [(b"x-detour-model", result.model.encode()), (b"x-detour-attempts", str(len(result.attempts)).encode())]
-    if result.fallback_reason:
+    if result.fallback_reason:  # one of routing.result.FALLBACK_REASONS' documented forms
         out.append((b"x-detour-fallback-reason", result.fallback_reason.encode()))
     if result.route is not None:
         out.append((b"x-detour-route", result.route.header().encode()))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -65,6 +67,7 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
             notes.append("default chain from the environment: " + ", ".join(found))
         else:
             notes.append(HOW_TO_ADD)
+    notes += [f"warning: {issue}" for issue in _key_warnings(loaded, catalog, env)]
     router = Router(config, catalog=catalog)
     state = GatewayState(router=router, config=config, catalog=catalog, providers=catalog.providers,
                          api_keys=tuple(config.server.api_keys),
@@ -74,6 +77,18 @@ def build_state(config_path: str | None = None, *, env: dict[str, str] | None = 
 
         state.reloader = Reloader(state, loaded.path, catalog_source, discover=discover)
     return state
+
+
+def _key_warnings(loaded: Any, catalog: Any, env: dict[str, str]) -> list[Any]:
+    """The missing-key warnings `detour check` prints: a provider in a chain with no key sends requests unsigned."""
+    from detour.config import check_config
+
+    try:
+        issues = check_config(loaded, catalog, env=env)
+    except Exception as exc:  # noqa: BLE001 - a check that cannot run must not stop the gateway
+        log.debug("config check failed: %s", exc)
+        return []
+    return [i for i in issues if i.severity == "warning" and str(i.path).endswith("apiKey")]
 
 
 def _discover(catalog: Any, config: Any, env: dict[str, str], notes: list[str]) -> dict[str, list[Any]]:
@@ -115,6 +130,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     if not is_loopback(host) and not state.api_keys:
         raise ServeError(f"refusing to listen on {host} without server.apiKeys: anyone who can reach it could spend "
                          "your provider keys. Add \"server\": {\"apiKeys\": [\"...\"]} to the config, or bind 127.0.0.1.")
+    sock = listen(host, port)  # before any "serving on": a port in use is one clear error, not uvicorn's Errno
     for note in state.notes:
         print(f"detour: {note}", flush=True)
     print(f"detour: serving on http://{host}:{port} (OpenAI: /v1/chat/completions, Anthropic: /v1/messages, "
@@ -130,12 +146,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     if _has_uvloop():
         options["loop"] = "uvloop"
     if workers > 1:
+        sock.close()  # uvicorn's supervisor binds it again for its workers
         if config_path:
             os.environ["DETOUR_CONFIG"] = str(Path(config_path).resolve())
         uvicorn.run("detour.server.run:app_factory", factory=True, workers=workers, **options)
     else:
         server = _server_class()(uvicorn.Config(Gateway(state), **options))
-        server.run()
+        server.run(sockets=[sock])
         if not server.started:
             raise SystemExit(3)  # what uvicorn.run does when it could not start (e.g. the port is taken)
 
@@ -152,6 +169,23 @@ def _server_class() -> Any:
             await super().shutdown(sockets)
 
     return Server
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The gateway's listening socket, bound the way uvicorn binds it; ServeError when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(f"port {port} on {host} is already in use: stop what is listening there (another "
+                             "detour serve?) or pick another --port") from None
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class LineFormatter(logging.Formatter):

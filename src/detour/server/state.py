@@ -133,15 +133,25 @@ class GatewayState:
         if session and result is not None:
             self._track_session(session, chain if by_chain else req.model, req, result, by_chain)
         if log.isEnabledFor(logging.INFO):
-            log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f",
-                     door, req.model, served, attempts, status, elapsed * 1000)
+            error = getattr(result, "error", None)
+            log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f%s",
+                     door, req.model, served, attempts, status, elapsed * 1000,
+                     f" broken={error.kind}" if error is not None else "")
 
     def observe_failure(self, door: str, req: Request, exc: Any, status: int, started: float) -> None:
+        """Every candidate failed (or none could be tried): the attempts still count for health and metrics."""
         elapsed = time.perf_counter() - started
-        self.metrics.request(door, "-", status, elapsed, len(exc.attempts), None, None)
+        self.metrics.request(door, "-", status, elapsed, len(exc.attempts), None, exc)
+        self._outcomes(exc)
         if log.isEnabledFor(logging.INFO):
-            log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f",
-                     door, req.model, len(exc.attempts), status, elapsed * 1000)
+            tried = ",".join(f"{a.model}:{a.kind}" for a in exc.attempts) or "none"
+            log.info("request door=%s model=%s served=- attempts=%d status=%d latency_ms=%.1f tried=%s",
+                     door, req.model, len(exc.attempts), status, elapsed * 1000, tried)
+
+    def observe_refusal(self, door: str, status: int, why: str) -> None:
+        """A request refused before routing (unknown model, no such route): logged and counted too."""
+        self.metrics.request(door, "-", status, 0.0, 0, None, None)
+        log.info("request door=%s served=- attempts=0 status=%d refused=%s", door, status, why)
 
     def _outcomes(self, result: Any) -> None:
         if result is None:
@@ -158,14 +168,17 @@ class GatewayState:
         view = self.chains.get(chain)
         if view is None:
             view = self.chains[chain] = ChainView(primary=self._primary(chain))
-        if view.current != result.model:
-            if view.current is not None:
-                event = {"at": time.time(), "chain": chain, "from": view.current, "to": result.model,
-                         "reason": result.fallback_reason or "recovered"}
+        previous = view.current or view.primary  # a fresh gateway starts on the primary
+        if previous != result.model:
+            if previous is not None:
+                event = {"at": time.time(), "chain": chain, "from": previous, "to": result.model,
+                         "reason": _switch_reason(result, previous)}
                 self.switches.append(event)
-                self.metrics.switch(chain, view.current, result.model)
-                log.info("switch chain=%s from=%s to=%s reason=%s", chain, view.current, result.model, event["reason"])
-            view.current, view.since = result.model, time.time()
+                self.metrics.switch(chain, previous, result.model)
+                log.info("switch chain=%s from=%s to=%s reason=%s", chain, previous, result.model, event["reason"])
+            view.since = time.time()
+        if view.current != result.model:
+            view.current = result.model
         view.reason = result.fallback_reason if result.model != view.primary else None
 
     def _track_session(self, session: str, chain: str, req: Request, result: Any, by_chain: bool = True) -> None:
@@ -245,18 +258,27 @@ class GatewayState:
         return [self.catalog.info(model_id) for model_id in dict.fromkeys([*chains, *declared])]
 
     def health_of(self, model_id: str) -> dict[str, Any]:
-        """ok | cooling (until) | probing (cooldown over, one probe allowed) | disabled (auth: until reload)."""
-        from detour.health.ledger import model_scope
+        """ok | cooling (until) | probing (cooldown over, one probe allowed) | disabled (auth: until reload).
+
+        The model's own cooldown, its provider's (a connect failure benches each of its models) and its keys'
+        (cooling when every key is): ``scope`` says which one decides.
+        """
+        from detour.catalog.model import split_model_id
+        from detour.health.ledger import COOLING, OK
 
         ledger = self.router.ledger
-        now = time.time()
-        cooldown = ledger.cooldown(model_scope(model_id))
-        state, until, last = "ok", None, None
-        if cooldown is not None:
+        now = ledger.clock()
+        target = self.router.targets.get(model_id)
+        provider = target.provider if target is not None else split_model_id(model_id)[0]
+        aliases = [k.alias for k in target.keys] if target is not None else []
+        level, cooldown = ledger.blocking(provider, model_id, aliases, now)
+        state, until, last, scope = "ok", None, None, None
+        if cooldown is not None and level != OK:
             last = cooldown.kind
+            scope = "route" if "|" in cooldown.scope else cooldown.scope.partition(":")[0]
             if cooldown.kind == "auth_failed":
                 state = "disabled"
-            elif now < cooldown.until:
+            elif level == COOLING:
                 state, until = "cooling", cooldown.until
             else:
                 state = "probing"
@@ -265,6 +287,7 @@ class GatewayState:
         return {
             "state": state,
             "until": until,
+            "scope": scope,
             "last_error": last or (stats.last_error if stats else None),
             "success_rate": stats.success_rate() if stats else None,
             "latency_ms": stats.latency_ms() if stats else None,
@@ -298,6 +321,18 @@ class GatewayState:
             return None
         health = self.health_of(view.primary)
         return health.get("until") if isinstance(health, dict) else None
+
+
+def _switch_reason(result: Any, previous: str) -> str:
+    """Why ``previous`` did not serve this request: its own failure on it (the last one), else why it was
+    skipped, else the chain's fallback reason; "recovered" when the move is back to the primary."""
+    for attempt in reversed(result.attempts):
+        if attempt.model == previous and attempt.kind != "ok":
+            return str(attempt.kind)
+    for model, reason in result.skipped:
+        if model == previous:
+            return str(reason)
+    return result.fallback_reason or "recovered"
 
 
 def estimate_tokens(req: Request) -> int:
