@@ -50,7 +50,6 @@ from detour.protocol.openai_responses_stream import (
     PD,
     StreamDecoder,
     StreamEncoder,
-    _is_refusal,
     decode_finish,
     decode_item,
     decode_reasoning,

@@ -12,8 +12,8 @@ Every event has a ``sequence_number`` that grows by one. A failure after the sta
 from __future__ import annotations
 
 import base64
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +40,7 @@ from detour.protocol.messages import (
     ToolCallStart,
     Usage,
     UsageEvent,
+    new_call_id,
 )
 from detour.protocol.openai_chat_stream import encode_error
 from detour.protocol.sse import SSEParser
@@ -155,7 +156,7 @@ def decode_item(item: dict[str, Any]) -> list[Part]:
         return parts
     if kind == "function_call":
         extra = {k: item[k] for k in ("id", "namespace") if isinstance(item.get(k), str)}
-        call_id = str(item.get("call_id") or item.get("id") or "call_" + uuid.uuid4().hex[:24])
+        call_id = str(item.get("call_id") or item.get("id") or new_call_id())
         return [ToolCallPart(call_id, str(item.get("name") or ""), str(item.get("arguments") or "{}"), {PD: extra} if extra else None)]
     if kind == "reasoning":
         return [decode_reasoning(item, "output")]
@@ -163,11 +164,12 @@ def decode_item(item: dict[str, Any]) -> list[Part]:
 
 
 def new_response_id(upstream: str = "") -> str:
-    return upstream if upstream.startswith("resp_") else "resp_" + uuid.uuid4().hex
+    """A fresh ``resp_`` id for every answer (upstream ids are not reused: local servers repeat theirs)."""
+    return "resp_" + os.urandom(16).hex()
 
 
 def new_item_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{os.urandom(16).hex()}"
 
 
 def message_item(item_id: str, texts: list[TextPart], status: str = "completed") -> dict[str, Any]:
@@ -347,7 +349,7 @@ class StreamDecoder:
     def _item_added(self, obj: dict[str, Any], out: list[Event]) -> None:
         item = obj.get("item") or {}
         if item.get("type") == "function_call":
-            call_id = str(item.get("call_id") or item.get("id") or "call_" + uuid.uuid4().hex[:24])
+            call_id = str(item.get("call_id") or item.get("id") or new_call_id())
             out.append(ToolCallStart(self._idx(obj), call_id, str(item.get("name") or "")))
         elif item.get("type") in ("message", "reasoning"):
             self._idx(obj)
@@ -502,7 +504,7 @@ class StreamEncoder:
         if cur is not None and cur.kind == kind and cur.index == index:
             return cur, b""
         out = self._close() if cur is not None else b""
-        cur = self._open = _Open(kind, index, f"{prefix}_{uuid.uuid4().hex}", len(self._items))
+        cur = self._open = _Open(kind, index, new_item_id(prefix), len(self._items))
         return cur, out
 
     def _text(self, e: TextDelta) -> bytes:
@@ -547,7 +549,7 @@ class StreamEncoder:
 
     def _call_start(self, e: ToolCallStart) -> bytes:
         out = self._close() if self._open is not None else b""
-        cur = self._open = _Open("function_call", e.index, f"fc_{uuid.uuid4().hex}", len(self._items))
+        cur = self._open = _Open("function_call", e.index, new_item_id("fc"), len(self._items))
         cur.call = ToolCallPart(e.id, e.name, "")
         item = call_item(cur.item_id, cur.call, "in_progress", namespaces_of(self._req))
         return out + self._event("response.output_item.added", {"output_index": cur.output_index, "item": item})
