@@ -71,3 +71,42 @@ def test_codex_exec_completes_a_tool_task_on_an_anthropic_fallback(tmp_path: Pat
     assert results, "the tool's output went back to the fallback as a tool_result"
     status = json.dumps(httpx.get(served.url + "/status", timeout=10).json())
     assert "oai/gpt-5-codex" in status and "rate_limited" in status, "status shows the cooled primary"
+
+
+def test_codex_with_reasoning_keeps_anthropic_thinking_across_its_tool_loop(tmp_path: Path, fake: FakeProvider,
+                                                                           client_env: dict[str, str], serve) -> None:
+    """Codex asks for encrypted reasoning; Claude's signed thinking rides in detour's envelope and comes back
+    on the tool-result turn, which the strict Anthropic fake (like the real API) requires with thinking on."""
+    from detour.testing.behaviors import Reply
+    from detour.testing.wire import Content, ToolCall
+
+    codex = str(client_binary("codex"))
+    fake.script("gpt-5-codex", B.rate_limit(retry_after=60))
+    fake.script("claude-x", Reply(Content(text=None, thinking="I will write the file", signature="sig-codex-1",
+                                          tool=ToolCall("exec_command", {"cmd": "printf thought-through > r.txt"}),
+                                          finish="tool_calls")),
+                B.thinking("the file is written", ANSWER, signature="sig-codex-2"))
+    work = tmp_path / "work"
+    work.mkdir()
+    config = tmp_path / "detour.json"
+    config.write_text(json.dumps(settings(fake)))
+    served = serve(config, tmp_path)
+    codex_home = tmp_path / "codex-home"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text('model_reasoning_effort = "high"\n')
+    wrote = subprocess.run([sys.executable, "-m", "detour", "codex", "--config", str(config), "--url", served.url,
+                            "--path", str(codex_home / "config.toml")], capture_output=True, text=True, env=client_env,
+                           check=False)
+    assert wrote.returncode == 0, wrote.stderr
+    assert tomllib.loads((codex_home / "config.toml").read_text())["model_reasoning_effort"] == "high"
+    env = {**client_env, "CODEX_HOME": str(codex_home), "DETOUR_API_KEY": "anything", "PWD": str(work)}
+
+    done = run([codex, "exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox",
+                "write thought-through into r.txt"], cwd=work, env=env)
+    assert done.returncode == 0 and ANSWER in done.stdout, explain(done, served)
+    assert (work / "r.txt").read_text() == "thought-through"
+    bodies = [r.body for r in fake.requests if r.model == "claude-x"]
+    assert bodies[0]["thinking"]["type"] == "enabled", "Codex's effort became an Anthropic thinking budget"
+    assistant = next(m for m in bodies[-1]["messages"] if m["role"] == "assistant")
+    assert assistant["content"][0] == {"type": "thinking", "thinking": "I will write the file", "signature": "sig-codex-1"}
+    assert assistant["content"][1]["type"] == "tool_use"
