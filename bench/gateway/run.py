@@ -3,6 +3,7 @@
     python bench/gateway/run.py                  # full run (~10 min with LiteLLM), writes bench/results/gateway.md
     python bench/gateway/run.py --quick          # short runs, same figures (a smoke check)
     python bench/gateway/run.py --skip-litellm   # direct and detour only
+    python bench/gateway/run.py --only failover --skip-litellm   # just detour's failover row (healthy side by side)
     python bench/gateway/run.py --profile 15     # also: py-spy (or cProfile) of detour under c50 for 15 s
 
 Method (see /work/shared/docs/litellm-baseline.md): a fake OpenAI/Anthropic upstream with 0 ms delay
@@ -277,22 +278,42 @@ def measure(sys_: System, runs: int, d: dict[str, float], say: Callable[[str], N
 
 
 def failover(sys_: System, fake: Proc, runs: int, seconds: float, warm: float, say: Callable[[str], None],
-             pids: list[int]) -> None:
-    """Primary always 429 + retry-after: 20; c50 throughput, and how often the limited upstream is still called."""
+             pids: list[int], healthy_model: str | None = None) -> None:
+    """Primary always 429 + retry-after: 20; c50 throughput, and how often the limited upstream is still called.
+
+    With ``healthy_model`` (a chain of the same gateway whose primary is the healthy fallback), each run also
+    measures that chain right before the failover one: same process, same recording fake, side by side, so
+    ``failover_ratio`` compares like with like.
+    """
     status, _ = http_post(sys_.url + "/v1/chat/completions",  # the first 429, at concurrency 1
                           {"model": sys_.model, "messages": [{"role": "user", "content": "first"}]},
                           {"authorization": f"Bearer {sys_.auth}"} if sys_.auth else None)
     t_first_done = time.time()
     loadgen.wrk(sys_.url, connections=50, seconds=warm, model=sys_.model, auth=sys_.auth, cpu=LOAD_CPU)
+    if healthy_model:
+        loadgen.wrk(sys_.url, connections=50, seconds=warm, model=healthy_model, auth=sys_.auth, cpu=LOAD_CPU)
+
     def one() -> dict[str, Any]:
         res = loadgen.wrk(sys_.url, connections=50, seconds=seconds, model=sys_.model, auth=sys_.auth, cpu=LOAD_CPU)
         return {"failover_rps": res.rps, "failover_p50_ms": res.p50_ms, "failover_errors": res.errors}
 
+    def healthy() -> dict[str, Any]:
+        res = loadgen.wrk(sys_.url, connections=50, seconds=seconds, model=healthy_model or sys_.model,
+                          auth=sys_.auth, cpu=LOAD_CPU)
+        return {"healthy_rps": res.rps, "healthy_p50_ms": res.p50_ms, "healthy_errors": res.errors}
+
     for i in range(runs):
-        r = phase(pids, one, say, "failover")
+        r: dict[str, Any] = {}
+        order = [("healthy", healthy), ("failover", one)] if healthy_model else [("failover", one)]
+        for label, fn in (order if i % 2 == 0 else order[::-1]):  # alternate which goes first (ABBA)
+            r.update(phase(pids, fn, say, label))
+        if healthy_model and r.get("healthy_rps"):
+            r["failover_ratio"] = r["failover_rps"] / r["healthy_rps"]
         sys_.runs.append(r)
+        side = (f"; healthy chain {r['healthy_rps']:.0f} rps, ratio {r['failover_ratio']:.2f}"
+                if "failover_ratio" in r else "")
         say(f"  {sys_.name} failover run {i + 1}: {r['failover_rps']:.0f} rps (p50 {r['failover_p50_ms']:.1f} ms), "
-            f"errors {r['failover_errors']}, other load {r['noise_failover']:.2f} cores")
+            f"errors {r['failover_errors']}{side}, other load {r['noise_failover']:.2f} cores")
     t_end = time.time()
     _, body = http_get(f"{fake.url}/__fake/requests?model=gpt-limited", timeout=60)
     times = sorted(r["t"] for r in json.loads(body))
@@ -479,9 +500,14 @@ def report(res: dict[str, Any], args: argparse.Namespace, meta: dict[str, Any]) 
                  fmt(t_tr, " rps", 0), fmt(l_tr, " rps", 0), fmt(ratio(t_tr, l_tr), "×", 1), "≥ 10× LiteLLM",
                  verdict(ok(ratio(t_tr, l_tr) >= 10, t_tr, l_tr))))
     t_fo, l_fo = m(TF, "failover_rps"), m(LF, "failover_rps")
-    rows.append(("failover c50 (primary 429, retry-after 20)", "", fmt(t_fo, " rps", 0) + f" ({fmt(100 * ratio(t_fo, t50), '%', 0)} of healthy)",
+    # detour's ratio: each run's failover c50 over the same gateway's healthy chain measured right before it
+    t_ratio = m(TF, "failover_ratio")
+    if math.isnan(t_ratio):
+        t_ratio = ratio(t_fo, t50)
+    rows.append(("failover c50 (primary 429, retry-after 20)", "", fmt(t_fo, " rps", 0)
+                 + f" ({fmt(100 * t_ratio, '%', 0)} of healthy, {fmt(m(TF, 'healthy_rps'), ' rps', 0)} side by side)",
                  fmt(l_fo, " rps", 0) + f" ({fmt(100 * ratio(l_fo, l50), '%', 0)} of healthy)",
-                 fmt(ratio(t_fo, l_fo), "×", 1), "≥ 90% of healthy", verdict(ok(t_fo >= 0.9 * t50, t_fo, t50))))
+                 fmt(ratio(t_fo, l_fo), "×", 1), "≥ 90% of healthy", verdict(ok(t_ratio >= 0.9, t_ratio))))
 
     def calls(s: System | None) -> str:
         if not s or "limited_calls" not in s.extra:
@@ -577,10 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (a smoke check of the bench itself)")
     p.add_argument("--skip-litellm", action="store_true", help="direct and detour only")
+    p.add_argument("--only", choices=["failover"], default=None,
+                   help="run one section only (writes bench/results/gateway-<section>.md unless --out is given)")
     p.add_argument("--runs", type=int, default=3, help="runs per figure; each figure is their median (≥ 3)")
     p.add_argument("--profile", type=float, default=0, metavar="SECONDS",
                    help="also profile detour under c50 with py-spy for SECONDS")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.md")
+    p.add_argument("--out", type=Path, default=None)
     p.add_argument("--docs", type=Path, default=None,
                    help="also write the results as a markdown section to this file (full runs with LiteLLM only)")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (configs, logs)")
@@ -616,46 +644,51 @@ def main(argv: list[str] | None = None) -> int:
         fake.rss = loadgen.RssPeak(fake.pid)
         say(f"fake upstream at {fake.url} (pid {fake.pid}, CPU {LOAD_CPU}); temp {tmp}")
 
+        full = args.only is None
         # ---- direct: the fake alone
         say("direct (fake alone)")
         direct = System("direct", fake.url, fake.pid, "gpt-mock", "claude-mock", translate_kind="anthropic",
                         translate_path="/v1/messages")
-        measure(direct, runs, d, say, [fake.pid])
-        res["direct"] = direct
+        if full:
+            measure(direct, runs, d, say, [fake.pid])
+            res["direct"] = direct
 
-        # ---- detour
-        say("detour")
-        proc = start_detour(tmp, "detour", detour_config(fake.url, "fake/gpt-mock"))
-        try:
-            det = System("detour", proc.url, proc.pid, "detour", "fakeant/claude-mock")
-            measure(det, runs, d, say, [fake.pid, proc.pid])
-            res["detour"] = det
-        finally:
-            res["detour_rss_mb"] = proc.stop() / 2**20
-        say(f"  detour peak RSS {res['detour_rss_mb']:.1f} MB")
-
-        # ---- LiteLLM
-        if litellm_exe:
-            say("LiteLLM")
-            proc = start_litellm(tmp, "litellm", litellm_setup.healthy_config(fake.url), litellm_exe)
+        if full:
+            # ---- detour
+            say("detour")
+            proc = start_detour(tmp, "detour", detour_config(fake.url, "fake/gpt-mock"))
             try:
-                lit = System("litellm", proc.url, proc.pid, "gpt-mock", "claude-mock", auth=litellm_setup.master_key())
-                measure(lit, runs, d, say, [fake.pid, proc.pid])
-                res["litellm"] = lit
+                det = System("detour", proc.url, proc.pid, "detour", "fakeant/claude-mock")
+                measure(det, runs, d, say, [fake.pid, proc.pid])
+                res["detour"] = det
             finally:
-                res["litellm_rss_mb"] = proc.stop() / 2**20
-            say(f"  LiteLLM peak RSS {res['litellm_rss_mb']:.1f} MB")
-        res["direct_rss_mb"] = fake.rss.peak / 2**20
+                res["detour_rss_mb"] = proc.stop() / 2**20
+            say(f"  detour peak RSS {res['detour_rss_mb']:.1f} MB")
+
+            # ---- LiteLLM
+            if litellm_exe:
+                say("LiteLLM")
+                proc = start_litellm(tmp, "litellm", litellm_setup.healthy_config(fake.url), litellm_exe)
+                try:
+                    lit = System("litellm", proc.url, proc.pid, "gpt-mock", "claude-mock", auth=litellm_setup.master_key())
+                    measure(lit, runs, d, say, [fake.pid, proc.pid])
+                    res["litellm"] = lit
+                finally:
+                    res["litellm_rss_mb"] = proc.stop() / 2**20
+                say(f"  LiteLLM peak RSS {res['litellm_rss_mb']:.1f} MB")
+            res["direct_rss_mb"] = fake.rss.peak / 2**20
 
         # ---- failover: a recording fake whose gpt-limited always answers 429 + retry-after: 20
         script = {"gpt-limited": [{"rate_limit": {"retry_after": RETRY_AFTER}}], "*": [FAKE_TEXT]}
         say("failover, detour")
         ffake = start_fake(tmp, "fake-failover-detour", script, record=True)
         procs.append(ffake)
-        proc = start_detour(tmp, "detour-failover", detour_config(ffake.url, "fake/gpt-limited", ["fake/gpt-ok"]))
+        fconfig = detour_config(ffake.url, "fake/gpt-limited", ["fake/gpt-ok"])
+        fconfig["chains"] = {"healthy": {"primary": "fake/gpt-ok"}}  # the same gateway's healthy baseline
+        proc = start_detour(tmp, "detour-failover", fconfig)
         try:
             tf = System("detour failover", proc.url, proc.pid, "detour", "")
-            failover(tf, ffake, runs, d["failover"], d["warm"], say, [ffake.pid, proc.pid])
+            failover(tf, ffake, runs, d["failover"], d["warm"], say, [ffake.pid, proc.pid], healthy_model="healthy")
             res["detour_failover"] = tf
         finally:
             proc.stop()
@@ -673,15 +706,16 @@ def main(argv: list[str] | None = None) -> int:
                 proc.stop()
                 ffake.stop()
 
-        # ---- start-up until healthy
-        say("start-up")
-        cfg = detour_config(fake.url, "fake/gpt-mock")
-        res["detour_startup"] = startup(lambda i: start_detour(tmp, f"detour-start{i}", cfg), d["startup"], say,
-                                        "detour")
-        if litellm_exe:
-            res["litellm_startup"] = startup(
-                lambda i: start_litellm(tmp, f"litellm-start{i}", litellm_setup.healthy_config(fake.url), litellm_exe),
-                d["startup"], say, "LiteLLM")
+        if full:
+            # ---- start-up until healthy
+            say("start-up")
+            cfg = detour_config(fake.url, "fake/gpt-mock")
+            res["detour_startup"] = startup(lambda i: start_detour(tmp, f"detour-start{i}", cfg), d["startup"], say,
+                                            "detour")
+            if litellm_exe:
+                res["litellm_startup"] = startup(
+                    lambda i: start_litellm(tmp, f"litellm-start{i}", litellm_setup.healthy_config(fake.url), litellm_exe),
+                    d["startup"], say, "LiteLLM")
 
         if args.profile:
             say("profile")
@@ -730,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{RETRY_AFTER} s window since the first allows one half-open probe",
             }}
     text = report(res, args, meta)
+    if args.out is None:
+        args.out = ROOT / "bench" / "results" / ("gateway.md" if args.only is None else f"gateway-{args.only}.md")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     say(f"wrote {args.out}")
