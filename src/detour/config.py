@@ -218,6 +218,12 @@ class ChainConfig(_Model):
     max_escalations: Int = Field(2, ge=0, examples=_ex(2))
     hold_back_size: Size = Field(256 * 1024, ge=0, examples=_ex("256KiB"))
     hold_back_time: Duration = Field(30.0, examples=_ex("30s"))
+    # long sessions (detour.routing.sessions): a session that moved to a fallback stays there while it is healthy
+    affinity: Literal["session", "none"] = "session"
+    affinity_ttl: Duration = Field(1800.0, gt=0, alias="affinityTTL", examples=_ex("30m"))
+    affinity_idle: Duration = Field(300.0, gt=0, examples=_ex("5m"))
+    # new sessions leave a candidate whose subscription window is this full (0..1), until the window resets
+    switch_at: Float | None = Field(0.95, gt=0, le=1, examples=_ex(0.9))
 
     @model_validator(mode="before")
     @classmethod

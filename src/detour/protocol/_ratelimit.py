@@ -321,3 +321,74 @@ def daily_reset_in(now: float, *, pacific: bool = False) -> float:
     today = datetime.fromtimestamp(now, tz)
     midnight = datetime(today.year, today.month, today.day, tzinfo=tz) + timedelta(days=1)
     return max(0.0, midnight.timestamp() - now)
+
+
+# ---------------------------------------------------------------- subscription windows
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One subscription / quota window an upstream reports (Claude Pro/Max 5-hour and weekly, ChatGPT via Codex).
+
+    ``used`` is the fraction spent (0..1); ``resets_at`` an epoch time; ``status`` Anthropic's
+    allowed / allowed_warning / rejected when sent.
+    """
+
+    name: str  # "5h", "7d", "7d_opus"... (Codex: from the window's length)
+    used: float
+    resets_at: float | None = None
+    status: str | None = None
+    minutes: float | None = None
+
+
+_UNIFIED = "anthropic-ratelimit-unified-"
+_CODEX = "x-codex-"
+_WINDOW_NAMES = {300.0: "5h", 10080.0: "7d"}
+
+
+def read_windows(headers: Mapping[str, str] | None, now: float) -> list[Window]:
+    """The windows in one response's headers: ``anthropic-ratelimit-unified-{5h,7d}-{utilization,reset,status}``
+    and ``x-codex-{primary,secondary}-{used-percent,window-minutes,reset-after-seconds,reset-at}``."""
+    if not headers:
+        return []
+    fields: dict[tuple[str, str], str] = {}
+    for key, value in headers.items():
+        low = key.lower()
+        if low.startswith(_UNIFIED):
+            name, _, kind = low[len(_UNIFIED):].rpartition("-")
+            if name and "overage" not in name:
+                fields[("a:" + name, kind)] = value
+        elif low.startswith(_CODEX) and low[len(_CODEX):].startswith(("primary-", "secondary-")):
+            name, _, kind = low[len(_CODEX):].partition("-")
+            fields[("c:" + name, kind)] = value
+    out: list[Window] = []
+    for source in dict.fromkeys(k for k, _ in fields):
+        window = _anthropic_window(source[2:], fields, source, now) if source[0] == "a" else (
+            _codex_window(fields, source, now))
+        if window is not None:
+            out.append(window)
+    return out
+
+
+def _anthropic_window(name: str, fields: dict[tuple[str, str], str], source: str, now: float) -> Window | None:
+    used = _number(fields.get((source, "utilization"), ""))
+    if used is None:
+        return None
+    reset = fields.get((source, "reset"))
+    wait = reset_value(reset, now) if reset else None
+    status = fields.get((source, "status"))
+    return Window(name, min(max(used, 0.0), 1.0), None if wait is None else now + wait, status and status.strip())
+
+
+def _codex_window(fields: dict[tuple[str, str], str], source: str, now: float) -> Window | None:
+    percent = _number(fields.get((source, "used-percent"), ""))
+    if percent is None:
+        return None
+    minutes = _number(fields.get((source, "window-minutes"), ""))
+    resets_at: float | None = None
+    if (after := _number(fields.get((source, "reset-after-seconds"), ""))) is not None:
+        resets_at = now + max(after, 0.0)
+    elif (at := _number(fields.get((source, "reset-at"), ""))) is not None:
+        resets_at = at / 1000.0 if at > _EPOCH_MS else at
+    name = _WINDOW_NAMES.get(minutes or 0.0) or (f"{minutes:g}m" if minutes else source[2:])
+    return Window(name, min(max(percent / 100.0, 0.0), 1.0), resets_at, None, minutes)

@@ -37,11 +37,13 @@ from typing import Any, Literal, TypeAlias
 
 from detour.protocol._ratelimit import (
     RateState,
+    Window,
     collect,
     daily_reset_in,
     header_retry_after,
     is_daily,
     parse_duration,
+    read_windows,
     reset_value,
     state_from,
     text_hint,
@@ -53,6 +55,7 @@ __all__ = [
     "Failure",
     "RateState",
     "Scope",
+    "Window",
     "WireProtocol",
     "classify",
     "classify_exception",
@@ -60,6 +63,7 @@ __all__ = [
     "parse_duration",
     "rate_state",
     "retry_after",
+    "windows",
 ]
 
 ErrorKind: TypeAlias = Literal[
@@ -790,3 +794,8 @@ def _exception_body(exc: BaseException, response: Any) -> Any:
         if body is not None:
             return body
     return None
+
+
+def windows(headers: Mapping[str, str] | None, *, now: float | None = None) -> list[Window]:
+    """Subscription windows (Anthropic unified 5h/7d, Codex primary/secondary) reported in response headers."""
+    return read_windows(headers, time.time() if now is None else now)

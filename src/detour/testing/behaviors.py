@@ -59,6 +59,7 @@ class Reply(Behavior):
     content: Content = field(default_factory=Content)
     delay: float = 0.0
     fault: Fault | None = None
+    headers: Mapping[str, str] | None = None  # extra response headers (rate-limit and window reports)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,12 +148,21 @@ class B:
     @staticmethod
     def text(
         text: str = "ok", *, chunks: int = 5, usage: tuple[int, int] | None = None, delay: float = 0.0,
-        server: LocalServer | None = None,
+        server: LocalServer | None = None, headers: Mapping[str, str] | None = None,
     ) -> Behavior:
         """Success; streaming splits ``text`` into ``chunks`` deltas; ``delay`` seconds before the response.
-        ``server`` renders a Chat Completions reply the way that local server does (``detour.testing.dialects``)."""
+        ``server`` renders a Chat Completions reply the way that local server does (``detour.testing.dialects``);
+        ``headers`` are added to the response."""
         content = Content(text=text, chunks=chunks, usage=usage and (usage[0], usage[1]), server=_server(server))
-        return Reply(content, delay=delay)
+        return Reply(content, delay=delay, headers=headers)
+
+    @staticmethod
+    def window(used: float, resets_at: float, text: str = "ok", *, name: str = "5h", status: str = "allowed") -> Behavior:
+        """Success that reports a Claude subscription window (``used`` 0..1), as Anthropic does to Pro/Max accounts."""
+        prefix = f"anthropic-ratelimit-unified-{name}"
+        headers = {f"{prefix}-utilization": f"{used:g}", f"{prefix}-reset": str(int(resets_at)),
+                   f"{prefix}-status": status, "anthropic-ratelimit-unified-status": status}
+        return B.text(text, headers=headers)
 
     @staticmethod
     def tool_call(

@@ -67,6 +67,10 @@ def _reply(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
     return steps + _whole(b, wire, ctx)
 
 
+def _extra(b: Reply) -> list[tuple[str, str]]:
+    return [(k.lower(), v) for k, v in (b.headers or {}).items()]
+
+
 def _error_spec(fault: Fault) -> ErrorSpec:
     kind = fault.error if fault.error in _ERROR_KINDS else "overloaded"
     return ErrorSpec("status", 500) if kind == "server_error" else ErrorSpec(kind)  # type: ignore[arg-type]
@@ -74,7 +78,7 @@ def _error_spec(fault: Fault) -> ErrorSpec:
 
 def _whole(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
     data = dumps(wire.body(b.content, ctx))
-    headers = [_JSON, _id_header(wire, ctx)]
+    headers = [_JSON, _id_header(wire, ctx), *_extra(b)]
     fault = b.fault.kind if b.fault is not None else None
     if fault == "slow_first":
         return [Sleep(b.fault.seconds), response(200, headers, data)]  # type: ignore[union-attr]
@@ -110,7 +114,7 @@ def _body(frames: list[Frame]) -> bytes:
 
 def _stream(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
     frames = wire.frames(b.content, ctx)
-    start = head(200, [*_SSE, _id_header(wire, ctx)], None)
+    start = head(200, [*_SSE, _id_header(wire, ctx), *_extra(b)], None)
     fault = b.fault
     if fault is None:
         return [start + _body(frames) + LAST_CHUNK]
