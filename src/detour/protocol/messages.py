@@ -14,6 +14,7 @@ Tool-call arguments are kept as the JSON *text* so a same-protocol pass-through 
 from __future__ import annotations
 
 import uuid
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, Union
 
@@ -138,6 +139,25 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A credential the client sent (``Authorization: Bearer`` or ``x-api-key``), passed through only to providers
+    configured with ``apiKey: "client"``. Its repr, and every place detour names it, show only a fingerprint."""
+
+    scheme: Literal["bearer", "api-key"]
+    value: str = field(repr=False)
+    oauth_beta: tuple[str, ...] = ()  # the client's anthropic-beta OAuth markers (oauth-2025-04-20)
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.value.encode()).hexdigest()[:12]
+
+    def __repr__(self) -> str:
+        return f"Credential({self.scheme}, sha256:{self.fingerprint})"
+
+    __str__ = __repr__
+
+
 @dataclass(slots=True)
 class Request:
     model: str
@@ -168,6 +188,8 @@ class Request:
     provider_details: dict[str, Any] = field(default_factory=dict)
     # a tool only the provider's own servers run (OpenAI web_search...) that the client forces via tool_choice
     hosted_tool: str | None = None
+    # the client's own API key / OAuth token, for providers configured with apiKey: "client" only; never shown
+    credential: Credential | None = field(default=None, repr=False, compare=False)
 
     def has_images(self) -> bool:
         return any(_has_kind(m, ImagePart) for m in self.messages)

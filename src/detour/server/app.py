@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from detour.catalog.model import capability_names
-from detour.protocol.messages import Request
+from detour.protocol.messages import Credential, Request
+from detour.routing.sessions import from_headers
 from detour.server import asgi, names
 from detour.server.asgi import Receive, Scope, Send
 from detour.server.doors import ANTHROPIC, OPENAI, RESPONSES, Door
@@ -108,6 +109,7 @@ class Gateway:
             return None
         try:
             req = door.codec.decode_request(data, headers)
+            req.credential = self._client_credential(headers)
             _check_require(headers, req)
             req.headers = _route_headers(headers, self.state.config)
             self._target(req)
@@ -314,6 +316,19 @@ class Gateway:
 
     # ------------------------------------------------------------------ helpers
 
+    def _client_credential(self, headers: dict[str, str]) -> Credential | None:
+        """What the client authenticated with, for providers that pass it through (apiKey: "client").
+        A gateway key (server.apiKeys) is the gateway's own and is never passed on."""
+        own = set(self.state.api_keys)
+        beta = tuple(b.strip() for b in headers.get("anthropic-beta", "").split(",") if b.strip().startswith("oauth-"))
+        bearer = headers.get("authorization", "")
+        if bearer[:7].lower() == "bearer " and (token := bearer[7:].strip()) and token not in own:
+            return Credential("bearer", token, beta)
+        key = headers.get("x-api-key", "").strip()
+        if key and key not in own:
+            return Credential("api-key", key, beta)
+        return None
+
     def _authorized(self, headers: dict[str, str]) -> bool:
         keys = self.state.api_keys
         if not keys:
@@ -330,8 +345,9 @@ class Gateway:
 
 
 def session_of(headers: dict[str, str]) -> str | None:
-    """The client's session: ``x-detour-session`` (the OpenCode plugin sends it), else Claude Code's own id."""
-    return headers.get("x-detour-session") or headers.get("x-claude-code-session-id") or None
+    """The session the client's headers name (detour.routing.sessions.from_headers: x-detour-session, Claude
+    Code's x-claude-code-session-id, OpenCode's x-opencode-session, Codex's session_id)."""
+    return from_headers(headers)
 
 
 def _route_headers(headers: dict[str, str], config: Any) -> dict[str, str]:
