@@ -27,11 +27,12 @@ from detour.routing import attempt as _attempt
 from detour.routing import checks as _checks
 from detour.routing import routes as _routes
 from detour.routing.escalate import Escalation, annotate
-from detour.routing.keys import Key, KeyPool, session_key
+from detour.routing.keys import Key, KeyPool, session_identity
 from detour.routing.needs import Needs, infer_needs, parse_require
 from detour.routing.plan import Guardrails, Plan, Target, make_plan
 from detour.routing.policy import Settings
 from detour.routing.result import AllFailed, Attempt, Result, cost_of
+from detour.routing.sessions import arrange
 from detour.routing.stream import RouterStream
 from detour.routing.targets import Targets, chain_for
 from detour.routing.walk import Served, Shared, Walk, availability
@@ -171,9 +172,35 @@ class Router:
             cached = self._rails[id(chain)] = (Guardrails.from_chain(chain), Settings.from_chain(chain))
         return cached
 
+    def unpin_sessions(self) -> int:
+        """Every session pinned to a fallback starts at the primary again (``detour reset``)."""
+        return self.shared.sessions.unpin_all()
+
+    def sessions_view(self) -> list[dict[str, Any]]:
+        """The recently active sessions with their last turns: served model, why, repair notes."""
+        return self.shared.sessions.view()
+
+    def session_turns(self, chain: str, session: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """(the fallback a session is pinned to, its last turns)."""
+        return self.shared.sessions.turns(chain, session)
+
+    def windows_view(self) -> list[dict[str, Any]]:
+        """The subscription windows each provider key last reported."""
+        return self.shared.windows.view()
+
     def _walk(self, req: Request, require: str | Iterable[str] | None, session: str | None) -> Walk:
         name, plan, settings = self.plan(req, require=require)
-        return Walk(self.shared, plan, settings, chain=name, session=session_key(req, session))
+        key, named = session_identity(req, session)
+        chain = self.config.chain(name)
+        ledger, shared = self.ledger, self.shared
+        # pins hold named sessions only (agents name theirs), and nothing moves a model the client named
+        steer = plan.primary == (chain.models[0] if chain.models else None)
+        healthy = lambda t: availability(ledger, t, ledger.clock()) == "ok"  # noqa: E731
+        placed = arrange(plan, chain, name, key, shared.sessions, shared.windows, healthy, req.credential,
+                         steer=steer, named=named)
+        walk = Walk(shared, plan, settings, chain=name, session=key)
+        walk.placed, walk.pin = placed, steer and named and chain.affinity == "session"
+        return walk
 
     # ------------------------------------------------------------ requests
 

@@ -26,7 +26,7 @@ from detour._http import Response as HttpResponse
 from detour.protocol import errors as _errors
 from detour.protocol import history
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Event, Request, Response
+from detour.protocol.messages import Credential, Event, Request, Response
 
 ANTHROPIC_VERSION = "2023-06-01"
 CODECS = {"openai": "detour.protocol.openai_chat", "anthropic": "detour.protocol.anthropic", "gemini": "detour.protocol.gemini",
@@ -98,9 +98,38 @@ def build(protocol: str, base_url: str, provider: str, model: str, secret: str, 
         url = f"{base}/chat/completions"
         if secret:
             headers["authorization"] = f"Bearer {secret}"
+    if secret == CLIENT_KEY:
+        _pass_through(protocol, headers, req.credential)
+    elif "anthropic-beta" in headers:  # the client's OAuth marker belongs to its own credential only
+        kept = [b for b in headers["anthropic-beta"].split(",") if not b.strip().startswith("oauth-")]
+        if kept:
+            headers["anthropic-beta"] = ",".join(kept)
+        else:
+            del headers["anthropic-beta"]
     if req.stream:
         headers["accept"] = "text/event-stream"
     return Wire(url, headers, orjson.dumps(body), prepared.notes)
+
+
+CLIENT_KEY = "client"  # apiKey: "client": this provider takes the credential the client sent
+
+
+def _pass_through(protocol: str, headers: dict[str, str], credential: Credential | None) -> None:
+    """The client's own credential, in the form it came (an OAuth bearer token stays a bearer token)."""
+    for name in ("x-api-key", "authorization", "x-goog-api-key"):
+        headers.pop(name, None)  # "client" is a marker, never a key
+    if credential is None:
+        raise UpstreamError(Failure("auth_failed", 'this provider uses the client\'s credentials (apiKey: "client") '
+                                    "and the request carried none: send Authorization or x-api-key", status=401))
+    if protocol == "gemini":
+        headers["x-goog-api-key"] = credential.value
+    elif protocol == "anthropic" and credential.scheme == "api-key":
+        headers["x-api-key"] = credential.value
+    else:
+        headers["authorization"] = f"Bearer {credential.value}"
+    if protocol == "anthropic" and credential.oauth_beta:
+        beta = [b for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
+        headers["anthropic-beta"] = ",".join(dict.fromkeys([*beta, *credential.oauth_beta]))
 
 
 def lower_headers(headers: Any) -> dict[str, str]:
@@ -118,6 +147,11 @@ def _failure_from_status(protocol: str, provider: str, status: int, headers: dic
 
 def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failure:
     return _errors.classify_exception(exc, after_headers=after_headers)
+
+
+def windows(headers: dict[str, str] | None) -> list[_errors.Window]:
+    """Subscription windows (Anthropic unified, Codex) the response headers report."""
+    return _errors.windows(headers) if headers else []
 
 
 def rate_state(headers: dict[str, str]) -> tuple[dict[str, float], dict[str, float]] | None:

@@ -7,6 +7,7 @@ import orjson
 from detour.protocol import anthropic, openai_chat
 from detour.protocol.errors import windows
 from detour.routing import sessions
+from detour.routing.keys import session_key
 from detour.routing.sessions import Sessions, Windows
 
 NOW = 1_790_000_000.0
@@ -17,19 +18,19 @@ def test_claude_code_user_id_names_the_session_in_both_shapes() -> None:
                     "user_abc123_account_0f0f_session_5e55-10n"):
         req = anthropic.decode_request({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
                                         "metadata": {"user_id": user_id}})
-        assert sessions.identity(req) == "5e55-10n"
+        assert session_key(req) == "5e55-10n"
 
 
 def test_headers_come_first_then_the_body() -> None:
     req = openai_chat.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}],
                                       "prompt_cache_key": "pck-1", "user": "u-1"})
-    assert sessions.identity(req) == "pck-1"
+    assert session_key(req) == "pck-1"
     assert sessions.from_headers({"x-opencode-session": "ses_9", "session_id": "codex-1"}) == "ses_9"
     assert sessions.from_headers({"x-detour-session": "mine", "x-claude-code-session-id": "cc"}) == "mine"
-    assert sessions.identity(req, sessions.from_headers({"x-claude-code-session-id": "cc-7"})) == "cc-7"
+    assert session_key(req, sessions.from_headers({"x-claude-code-session-id": "cc-7"})) == "cc-7"
     bare = openai_chat.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
     other = openai_chat.decode_request({"model": "m", "messages": [{"role": "user", "content": "y"}]})
-    assert sessions.identity(bare) == sessions.identity(bare) != sessions.identity(other)
+    assert session_key(bare) == session_key(bare) != session_key(other)
 
 
 def test_a_pin_holds_until_the_ttl_or_the_idle_limit() -> None:

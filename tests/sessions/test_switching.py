@@ -39,7 +39,7 @@ def providers(fake: FakeProvider) -> dict[str, Any]:
 
 
 def chain(primary: str, *fallback: str) -> dict[str, Any]:
-    return {"primary": primary, "fallback": list(fallback), "retryAttempts": 0}
+    return {"primary": primary, "fallback": list(fallback), "retryAttempts": 0, "affinity": "none"}
 
 
 def claude_code_body() -> dict[str, Any]:
@@ -176,6 +176,9 @@ def test_anthropic_downgrades_thinking_when_another_model_opened_the_turn(make_g
     assert sent["thinking"] == {"type": "disabled"}, "Anthropic's advice for a turn it did not start: thinking off"
     assert "context_management" not in sent, "clear_thinking edits need thinking on"
     assert refused(fake) == []
+    turns = gw.get("/status").json()["sessions"]["5e55-10n"]["turns"]  # Claude Code's metadata names the session
+    assert [t["model"] for t in turns] == ["oai/gpt-x", "ant/claude-x"]
+    assert turns[-1]["notes"] == ["thinking disabled: the open tool loop's last step came from another model"]
 
 
 def test_the_strict_fake_refuses_what_detour_repairs(fake: FakeProvider) -> None:
@@ -278,8 +281,8 @@ def test_openai_door_session_through_anthropic_gemini_and_mistral(make_gateway, 
     assert model == "ant/claude-x" and text == "Fixed." and not calls
     sent = fake.requests[-1].body
     assert sent["thinking"] == {"type": "disabled"}
-    assert [b["id"] for m in sent["messages"] if m["role"] == "assistant" for b in m["content"]
-            if b["type"] == "tool_use"][0] == "toolu_ant_7"
+    assert next(b["id"] for m in sent["messages"] if m["role"] == "assistant" for b in m["content"]
+                if b["type"] == "tool_use") == "toolu_ant_7"
     assert refused(fake) == [], "no upstream answered 400"
     assert oc.seen_ids[0] == "toolu_ant_7" and oc.seen_ids[2] == "Ab3dE6gH9" and len(set(oc.seen_ids)) == 3
     assert [tc["id"] for m in oc.messages for tc in m.get("tool_calls") or []] == oc.seen_ids

@@ -111,11 +111,33 @@ def why(who: str | None, kind: str | None, until: float | None) -> str:
     return f"{text}, back {clock(until)}" if until else text
 
 
+def window_text(status: dict[str, Any], primary: str | None) -> str:
+    """The fullest subscription window of the primary's provider: `claude-max 5h 92%, resets 14:05`."""
+    provider = (primary or "").partition("/")[0]
+    live = [w for w in status.get("windows") or [] if isinstance(w, dict) and w.get("provider") == provider
+            and not w.get("reset") and isinstance(w.get("used"), (int, float))]
+    if not live:
+        return ""
+    w = max(live, key=lambda x: x["used"])
+    text = f"{provider} {w.get('window')} {round(w['used'] * 100)}%"
+    return text + (f", resets {clock(w['resets_at'])}" if w.get("resets_at") else "")
+
+
+def _with_window(line: str, status: dict[str, Any], primary: str | None) -> str:
+    window = window_text(status, primary)
+    return f"{line} · {window}" if window else line
+
+
 def status_line(status: dict[str, Any], chain_name: str = "default") -> str:
-    """`detour: openai/gpt-5 (anthropic rate-limited, back 14:05)`, or just the model when on the primary."""
+    """`detour: openai/gpt-5 (anthropic rate-limited, back 14:05)`, or just the model when on the primary;
+    then the primary's fullest subscription window when it reports one (`· claude-max 5h 92%, resets 14:05`)."""
     chain = status.get("chains", {}).get(chain_name)
     if chain is None:
         return f"detour: no chain {chain_name!r}"
+    return _with_window(_chain_line(status, chain), status, chain.get("primary"))
+
+
+def _chain_line(status: dict[str, Any], chain: dict[str, Any]) -> str:
     primary, current = chain.get("primary"), chain.get("current")
     if current is None:
         return "detour: no model configured"
@@ -135,6 +157,10 @@ def session_line(status: dict[str, Any], session: str | None, chain_name: str = 
     view = (status.get("sessions") or {}).get(session or "")
     if not isinstance(view, dict) or not view.get("model"):
         return status_line(status, chain_name)
+    return _with_window(_session_line(status, view), status, view.get("primary"))
+
+
+def _session_line(status: dict[str, Any], view: dict[str, Any]) -> str:
     model, primary = view["model"], view.get("primary")
     health = status.get("models", {}).get(primary or "") or {}
     if model == primary:

@@ -20,6 +20,7 @@ from detour.routing.gate import Gate, is_content
 from detour.routing.keys import Key
 from detour.routing.needs import input_tokens
 from detour.routing.plan import Target
+from detour.routing.sessions import REPAIR_NOTES
 from detour.transport import (
     Transport,
     UpstreamError,
@@ -84,7 +85,12 @@ async def complete(transport: Transport, target: Target, key: Key, req: Request,
     if response.finish_reason == "content_filter" and on_content_block == "switch":
         reason = str(response.provider_details.get("refusal") or response.provider_details or "content filtered")
         raise UpstreamError(Failure("content_blocked", reason, status=200), headers)
-    return response, headers
+    return response, _with_notes(headers, wire.notes)
+
+
+def _with_notes(headers: dict[str, str], notes: tuple[str, ...]) -> dict[str, str]:
+    """History repair's notes ride to the walk with the headers (popped there, never forwarded)."""
+    return {**headers, REPAIR_NOTES: "\n".join(notes)} if notes else headers
 
 
 @dataclass(slots=True)
@@ -128,7 +134,7 @@ async def open_primed(transport: Transport, target: Target, key: Key, req: Reque
         if switch_on_block and _blocked(primed.ready) and (not gate.sent.content or not _own_output(primed.ready)):
             gate.sent.finished = False  # this Finish never reaches the client
             raise UpstreamError(Failure("content_blocked", "content filtered before any output", status=200), stream.headers)
-        return primed, stream.headers
+        return primed, _with_notes(stream.headers, wire.notes)
     except BaseException:
         await stream.aclose()
         raise

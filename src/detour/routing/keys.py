@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,16 +47,32 @@ def make_keys(api_keys: tuple[str, ...] | list[str], key_env: str | None = None)
     return tuple(out)
 
 
+_USER_ID_SESSION = re.compile(r"session_([0-9A-Za-z-]+)")
+
+
 def session_key(req: Request, session: str | None = None) -> str:
-    """x-detour-session header / argument -> detour.session -> user -> hash(system + first user message)."""
-    explicit = session or req.detour.get("session") or req.user
-    if explicit:
-        return str(explicit)
+    """The session a request belongs to (detour.routing.sessions has the whole order): ``session`` (from the
+    client's headers), the body's ``detour.session``, Claude Code's ``session_`` in ``metadata.user_id``,
+    OpenAI ``prompt_cache_key``, ``user``, else a hash of the system prompt and the first user message."""
+    return session_identity(req, session)[0]
+
+
+def session_identity(req: Request, session: str | None = None) -> tuple[str, bool]:
+    """(session key, whether the client named it); a hash of the conversation's start is not a name."""
+    found = session or req.detour.get("session")
+    if not found:
+        found = req.metadata.get("session_id") if isinstance(req.metadata, dict) else None
+    if not found and req.user:
+        m = _USER_ID_SESSION.search(req.user)
+        found = m.group(1) if m else None
+    found = found or req.extra.get("prompt_cache_key") or req.user
+    if found:
+        return str(found), True
     first_user = next((m for m in req.messages if m.role == "user"), None)
     text = req.system_text() + "\x00"
     if first_user is not None:
         text += "".join(p.text for p in first_user.content if isinstance(p, TextPart))
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest(), False
 
 
 class KeyPool:

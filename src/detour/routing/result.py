@@ -25,6 +25,7 @@ class Attempt:
     mode: str = ""  # streaming rescue: "prefill" | "replay"; "" otherwise
     check: str = ""  # bad_answer: the check it failed; ok: "" or what became of the checks (skipped, unresolved)
     route: str = ""  # "rule -> chain" when a route rule chose the chain
+    notes: tuple[str, ...] = ()  # what history repair changed for this target (e.g. thinking disabled)
 
 
 @dataclass(slots=True)

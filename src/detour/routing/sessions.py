@@ -19,25 +19,25 @@ sessions until the window's reported reset; sessions already on it keep it (the 
 
 from __future__ import annotations
 
-import hashlib
-import re
+import dataclasses
 import time
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from detour.protocol.errors import Window
-from detour.protocol.messages import Request, TextPart
+from detour.routing.keys import Key
+from detour.transport import CLIENT_KEY
 
 SESSION_HEADERS = ("x-detour-session", "x-claude-code-session-id", "x-opencode-session", "session_id")
-_USER_ID_SESSION = re.compile(r"session_([0-9A-Za-z-]+)")
 MAX_SESSIONS = 10_000
 TURNS_KEPT = 20
 
 
 def from_headers(headers: Mapping[str, str] | None) -> str | None:
-    """A session named by the client's headers (lowercased names), in the order above."""
+    """A session named by the client's headers (lowercased names), in the order above; the body's own
+    identities are read by ``routing.keys.session_key``."""
     if not headers:
         return None
     for name in SESSION_HEADERS:
@@ -45,27 +45,6 @@ def from_headers(headers: Mapping[str, str] | None) -> str | None:
         if value and value.strip():
             return value.strip()[:200]
     return None
-
-
-def identity(req: Request, session: str | None = None) -> str:
-    """The session key of a request: ``session`` (from the headers) first, then the body's own identities."""
-    if session:
-        return str(session)
-    explicit = req.detour.get("session")
-    if explicit:
-        return str(explicit)
-    found = req.metadata.get("session_id") if isinstance(req.metadata, dict) else None
-    if not found and req.user:
-        m = _USER_ID_SESSION.search(req.user)
-        found = m.group(1) if m else None
-    found = found or req.extra.get("prompt_cache_key") or req.user
-    if found:
-        return str(found)
-    first_user = next((m for m in req.messages if m.role == "user"), None)
-    text = req.system_text() + "\x00"
-    if first_user is not None:
-        text += "".join(p.text for p in first_user.content if isinstance(p, TextPart))
-    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 # ---------------------------------------------------------------- affinity
@@ -110,6 +89,13 @@ class Sessions:
             return None
         return s.pin
 
+    def unpin_all(self) -> int:
+        """Send every session back to its chain's primary (a manual reset); returns how many were pinned."""
+        pinned = [s for s in self._by_key.values() if s.pin is not None]
+        for s in pinned:
+            s.pin = None
+        return len(pinned)
+
     def is_new(self, chain: str, session: str) -> bool:
         s = self._by_key.get((chain, session))
         return s is None or not s.turns
@@ -132,18 +118,28 @@ class Sessions:
         s.last = now
         s.turns.append(Turn(now, model, why, notes))
 
+    def turns(self, chain: str, session: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """(the fallback the session is pinned to, its last turns: served model, why, repair notes)."""
+        s = self._by_key.get((chain, session))
+        if s is None:
+            return None, []
+        return s.pin, [_turn(t) for t in s.turns]
+
     def view(self, limit: int = 50) -> list[dict[str, Any]]:
         """The most recently active sessions, newest first, each with its last turns."""
-        out = []
+        out: list[dict[str, Any]] = []
         for (chain, key), s in reversed(self._by_key.items()):
             if len(out) >= limit:
                 break
             out.append({
                 "session": _short(key), "chain": chain, "pinned": s.pin, "last_seen": s.last,
-                "turns": [{"at": t.at, "model": t.model, "why": t.why, **({"notes": list(t.notes)} if t.notes else {})}
-                          for t in s.turns],
+                "turns": [_turn(t) for t in s.turns],
             })
         return out
+
+
+def _turn(t: Turn) -> dict[str, Any]:
+    return {"at": t.at, "model": t.model, "why": t.why, "notes": list(t.notes)}
 
 
 def _short(session: str) -> str:
@@ -214,3 +210,60 @@ def label(window: dict[str, Any]) -> str:
         fmt = "%H:%M" if at[:3] == time.localtime()[:3] else "%a %H:%M"
         text += f", resets {time.strftime(fmt, at)}"
     return text
+
+
+# ---------------------------------------------------------------- where a request starts
+
+
+
+def arrange(plan: Any, chain: Any, chain_name: str, session: str, sessions: Sessions, windows: Windows,
+            healthy: Callable[[Any], bool], credential: Any, *, steer: bool = True, named: bool = True) -> str:
+    """Order ``plan.candidates`` for this session, in place; returns why the first candidate leads ("" = as planned).
+
+    Pass-through providers get the client's credential as their one key (its alias a fingerprint, so cooldowns
+    are kept per credential), or are skipped when the client sent none. Then the affinity pin, then the
+    subscription windows for new sessions. ``steer=False`` (the client named a model) only does the first;
+    ``named=False`` (the session is only a hash of the conversation's start) skips the pin.
+    """
+    candidates = []
+    for cand in plan.candidates:
+        target = cand.target
+        if any(k.secret == CLIENT_KEY for k in target.keys):
+            if credential is None:
+                plan.skipped.append((target.model_id, "no client credential (apiKey: client)"))
+                continue
+            key = Key(f"client-{credential.fingerprint}", CLIENT_KEY)
+            cand = dataclasses.replace(cand, target=dataclasses.replace(target, keys=(key,)))
+        candidates.append(cand)
+    plan.candidates = candidates
+    if not candidates or not steer:  # a model the client named keeps its place
+        return ""
+    affinity = getattr(chain, "affinity", "session") if named else "none"  # an unnamed conversation is not pinned
+    if affinity == "session":
+        pin = sessions.pinned(chain_name, session, chain.affinity_ttl, chain.affinity_idle)
+        if pin is not None:
+            at = next((i for i, c in enumerate(candidates) if c.target.model_id == pin), None)
+            if at is not None and healthy(candidates[at].target):
+                candidates.insert(0, candidates.pop(at))
+                return f"pinned to {pin}"
+    threshold = getattr(chain, "switch_at", None)
+    if threshold is None or (affinity == "session" and not sessions.is_new(chain_name, session)):
+        return ""
+    full: list[tuple[Any, KeyWindow]] = []
+    room: list[tuple[Any, None]] = []
+    for cand in candidates:
+        over = windows.over(cand.target.provider, tuple(k.alias for k in cand.target.keys), threshold)
+        if over is not None:
+            full.append((cand, over))
+        else:
+            room.append((cand, None))
+    if not full or not room:
+        return ""
+    why = ""
+    if full[0][0] is candidates[0]:
+        w = full[0][1]
+        why = f"{w.provider} {w.window.name} window {round(w.window.used * 100)}% (switchAt {threshold:g})"
+    plan.candidates = [c for c, _ in room] + [c for c, _ in full]  # full windows stay as a last resort
+    return why
+
+REPAIR_NOTES = "detour-repair-notes"  # attempt -> walk: what history repair changed (never sent anywhere)

@@ -35,7 +35,8 @@ from detour.routing.plan import (
 )
 from detour.routing.policy import Settings, after_probe, capability_for_param, decide
 from detour.routing.result import AllFailed, Attempt, aggregate_status
-from detour.transport import UpstreamError, rate_state
+from detour.routing.sessions import REPAIR_NOTES, Sessions, Windows
+from detour.transport import CLIENT_KEY, UpstreamError, rate_state, windows
 
 T = TypeVar("T")
 Call = Callable[[Target, Key], Awaitable[tuple[T, dict[str, str]]]]
@@ -49,6 +50,11 @@ class Shared:
     keys: KeyPool
     sleep: Callable[[float], Awaitable[None]]
     rand: Callable[[], float] | None = None
+    sessions: Sessions = field(default_factory=Sessions)  # affinity pins and the turns of each session
+    windows: Windows = field(default_factory=Windows)  # subscription windows, per provider key
+
+    def __post_init__(self) -> None:
+        self.sessions.clock = self.windows.clock = self.ledger.clock  # one clock: the health ledger's
 
 
 @dataclass(slots=True)
@@ -60,6 +66,8 @@ class Served(Generic[T]):
 
 
 _STATES = {OK: "ok", COOLING: "cooling", HALF_OPEN: "half_open"}
+# failures that belong to the credential: with a pass-through credential they cool only that credential
+_CREDENTIAL_KINDS = frozenset({"rate_limited", "quota_exhausted", "auth_failed", "permission_denied"})
 
 
 def availability(ledger: Ledger, target: Target, now: float) -> str:
@@ -84,6 +92,8 @@ class Walk:
         self.first_failure: Failure | None = None
         self._holder = ""
         self.mode = ""  # attempt mode label, set by streaming rescue
+        self.placed = ""  # why the first candidate leads (affinity pin, a full subscription window)
+        self.pin = True  # affinity "session": a session served by a fallback stays there
 
     @property
     def holder(self) -> str:
@@ -163,6 +173,7 @@ class Walk:
             except UpstreamError as err:
                 failure = scrub(err.failure, key)
                 self._record(target, key, failure.kind, started, failure)
+                self.shared.windows.observe(target.provider, key.alias, windows(err.headers))
                 decision = decide(failure, retries, self.settings, rand=self.shared.rand)
                 if leases:  # this attempt holds a half-open probe lease
                     decision = after_probe(failure, decision)
@@ -173,7 +184,8 @@ class Walk:
                     retries += 1
                     continue
                 return None, failure, decision.action
-            self._record(target, key, "ok", started, None)
+            notes = tuple(headers.pop(REPAIR_NOTES).split("\n")) if REPAIR_NOTES in headers else ()
+            self._record(target, key, "ok", started, None, notes)
             for scope in leases:
                 await self.ledger.close(scope)
             await self._observe(target, key, headers)
@@ -207,6 +219,8 @@ class Walk:
             await self.ledger.release_probe(scope, self.holder)
 
     async def _cool(self, target: Target, key: Key, which: str, failure: Failure) -> None:
+        if key.secret == CLIENT_KEY and failure.kind in _CREDENTIAL_KINDS:
+            which = "route" if which == "model" else "key"  # one client's limit is not everyone's: per fingerprint
         scope = {
             "key": key_scope(target.provider, key.alias),
             "provider": provider_scope(target.provider),
@@ -218,6 +232,7 @@ class Walk:
         """Proactive avoidance: a success that leaves a budget at 0 rests this key for this model."""
         if not headers:
             return
+        self.shared.windows.observe(target.provider, key.alias, windows(headers))
         state = rate_state(headers)
         if state is not None:
             await self.ledger.observe_rate(key_model_scope(target.provider, key.alias, target.model_id), *state)
@@ -230,6 +245,9 @@ class Walk:
     async def _on_served(self, served: Served[Any]) -> None:
         self.shared.keys.stick(served.target.provider, self.session, served.key)
         model = served.target.model_id
+        planned_out = any(m == self.plan.primary for m, _ in self.plan.skipped)  # this request's needs, not health
+        self.shared.sessions.served(self.chain, self.session, model, self.plan.primary, self._why(model),
+                                    self.attempts[-1].notes if self.attempts else (), pin=self.pin and not planned_out)
         previous = self.ledger.current(self.chain)
         if previous != model:
             first = self.plan.primary
@@ -261,7 +279,16 @@ class Walk:
         if self.first_reason is None:
             self.first_reason = reason
 
-    def _record(self, target: Target, key: Key, kind: str, started: float, failure: Failure | None) -> None:
+    def _why(self, model: str) -> str:
+        """Why this turn went to ``model``: the session's pin, a full window, the primary, or a fallback's reason."""
+        if self.placed and len(self.attempts) == 1:
+            return self.placed
+        if model == self.plan.primary:
+            return "primary"
+        return f"fallback: {self.fallback_reason(model) or 'unavailable'}"
+
+    def _record(self, target: Target, key: Key, kind: str, started: float, failure: Failure | None,
+                notes: tuple[str, ...] = ()) -> None:
         self.attempts.append(Attempt(
             model=target.model_id,
             provider=target.provider,
@@ -274,6 +301,7 @@ class Walk:
             mode=self.mode,
             check=(failure.code or "") if failure is not None and failure.kind == "bad_answer" else "",
             route=self.plan.route.header() if self.plan.route is not None else "",
+            notes=notes,
         ))
 
     def fallback_reason(self, served: str) -> str | None:

@@ -13,6 +13,7 @@ import orjson
 
 from detour.catalog.model import capability_names
 from detour.protocol.messages import Credential, Request
+from detour.routing.keys import session_identity
 from detour.routing.sessions import from_headers
 from detour.server import asgi, names
 from detour.server.asgi import Receive, Scope, Send
@@ -149,7 +150,7 @@ class Gateway:
             return
         body = orjson.dumps(door.body(result.response, result.model, req))
         await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
-        self.state.observe(door.name, req, result, 200, started, session_of(headers))
+        self.state.observe(door.name, req, result, 200, started, named_session(req, headers))
 
     async def _run_stream(self, door: Door, req: Request, headers: dict[str, str], receive: Receive, send: Send, started: float) -> None:
         task = asyncio.ensure_future(self._stream(door, req, headers, send, started))
@@ -165,8 +166,8 @@ class Gateway:
         from detour.routing.result import AllFailed
 
         encoder = door.stream_encoder(req)
-        session = session_of(headers)
-        stream = self.state.router.stream(req, require=_require(headers), session=session)
+        stream = self.state.router.stream(req, require=_require(headers), session=session_of(headers))
+        session = named_session(req, headers)
         sent_headers = False
         try:
             broke = False
@@ -342,6 +343,13 @@ class Gateway:
     async def _error(self, send: Send, door: Door, status: int, message: str, *, kind: str | None = None) -> None:
         status, body = door.error(status, message, kind=kind)
         await asgi.send_json(send, status, body)
+
+
+def named_session(req: Request, headers: dict[str, str]) -> str | None:
+    """The session the gateway tracks for this request: the one the router keys it by, when the client named
+    it (headers or body: Claude Code's metadata, prompt_cache_key...); None for an unnamed conversation."""
+    key, named = session_identity(req, session_of(headers))
+    return key if named else None
 
 
 def session_of(headers: dict[str, str]) -> str | None:

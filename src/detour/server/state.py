@@ -220,9 +220,17 @@ class GatewayState:
         view = self.sessions.get(session)
         if view is None:
             return None
+        pinned, turns = self.router.session_turns(view.chain, session)
         return {"chain": view.chain, "primary": view.primary, "model": view.model, "reason": view.reason,
                 "since": view.since, "at": view.at, "requests": view.requests,
-                "until": self._back(view.primary) if view.model != view.primary else None}
+                "until": self._back(view.primary) if view.model != view.primary else None,
+                "pinned": pinned, "turns": turns}
+
+    def windows(self) -> list[dict[str, Any]]:
+        """Subscription windows per provider key, each with its one-line label (``claude 5h 92%, resets 14:05``)."""
+        from detour.routing.sessions import label
+
+        return [{**w, "label": label(w)} for w in self.router.windows_view()]
 
     def _primary(self, chain: str) -> str | None:
         cfg = self.config.model if chain == "default" else self.config.chains.get(chain)
@@ -236,6 +244,8 @@ class GatewayState:
             scopes = [s for s in scopes if s == f"model:{model}" or s.endswith(f"|{model}")]
         for scope in scopes:
             await ledger.close(scope)
+        if not model:
+            self.router.unpin_sessions()
         log.info("reset: cleared %d cooldown(s)%s", len(scopes), f" of {model}" if model else "")
         return scopes
 
@@ -306,6 +316,7 @@ class GatewayState:
         recent = list(self.sessions)[-SESSIONS_SHOWN:]
         sessions = {sid: self.session_status(sid) for sid in reversed(recent)}
         return {"chains": chains, "models": models, "switches": list(self.switches), "sessions": sessions,
+                "windows": self.windows(),
                 "notes": self.notes,
                 "spend": self.router.ledger.spend.snapshot(), "storage": self.storage(),
                 "usage": self.router.ledger.uses.snapshot(),
