@@ -50,6 +50,10 @@ def test_every_chain_key_round_trips():
         "maxEscalations": 1,
         "holdBackSize": 65536,
         "holdBackTime": 5.0,
+        "affinity": "none",
+        "affinityTTL": 600.0,
+        "affinityIdle": 120.0,
+        "switchAt": 0.9,
     }
     config = parse_config({"chains": {"cheap": chain}}).config
     cheap = config.chain("cheap")
