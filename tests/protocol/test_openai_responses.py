@@ -285,3 +285,42 @@ def test_length_is_incomplete_and_a_cut_tool_call_is_a_failure():
     events = events_of(enc.encode(Start("u", "m")) + enc.encode(ToolCallStart(0, "c", "f")) + enc.encode(Finish("stop")))
     assert [e["type"] for e in events][-2:] == ["error", "response.failed"]
     assert events[-2]["code"] == "stream_broken"
+
+
+def test_a_gemini_request_becomes_a_valid_responses_body():
+    from detour.protocol import gemini
+
+    req = gemini.decode_request({
+        "systemInstruction": {"parts": [{"text": "sys"}]},
+        "contents": [{"role": "user", "parts": [{"text": "hi"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}]},
+                     {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {"a": 1}, "id": "c1"}}]},
+                     {"role": "user", "parts": [{"functionResponse": {"name": "f", "id": "c1", "response": {"result": "ok"}}}]}],
+        "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT"}}]}],
+        "generationConfig": {"maxOutputTokens": 99}}, model="gemini-x", stream=True)
+    body = R.encode_request(req, "gpt-5")
+    PARAMS[True].validate_python(body)
+    assert body["instructions"] == "sys" and body["max_output_tokens"] == 99
+    kinds = [i["type"] for i in body["input"]]
+    assert kinds == ["message", "function_call", "function_call_output"]
+    assert body["input"][1]["arguments"] == '{"a":1}' and body["input"][2]["output"] == "ok"
+
+
+def test_a_responses_request_becomes_valid_anthropic_and_gemini_bodies():
+    import anthropic.types.message_create_params as mcp
+    from google.genai import types
+
+    from detour.protocol import gemini
+
+    req = R.decode_request({"model": "m", "instructions": "sys", "max_output_tokens": 300, "input": [
+        {"role": "user", "content": [{"type": "input_text", "text": "hi"},
+                                     {"type": "input_image", "image_url": f"data:image/png;base64,{PNG}"}]},
+        {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"a":1}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "done"}],
+        "tools": [{"type": "function", "name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}]})
+    ant = anthropic.encode_request(req, "claude-x")
+    pydantic.TypeAdapter(mcp.MessageCreateParamsNonStreaming).validate_python(ant)
+    assert [m["role"] for m in ant["messages"]] == ["user", "assistant", "user"]
+    gem = gemini.encode_request(req, "gemini-x")
+    for content in gem["contents"]:
+        types.Content.model_validate(content)
+    assert gem["systemInstruction"]["parts"][0]["text"] == "sys"

@@ -452,3 +452,37 @@ def test_a_responses_upstream_failing_mid_answer_is_a_failed_response(gateway, f
     assert events[-1]["response"]["error"]["code"] == "rate_limit_exceeded"
     status = gw.get("/status").json()["models"]["resp/gpt-r"]
     assert status["last_error"] == "rate_limited"
+
+
+# ------------------------------------------------------------------ the other protocols
+
+
+def test_responses_client_through_a_gemini_fallback(gateway, fake):
+    fake.script("gpt-x", B.rate_limit(retry_after=30))
+    fake.script("gem-x", B.text("gemini says hi"))
+    gw = gateway("oai/gpt-x", "gem/gem-x")
+    with client(gw).responses.stream(model="detour", input=FEATURES["tool_round_trip"]["input"], tools=TOOLS) as s:
+        final = s.get_final_response()
+    assert final.output_text == "gemini says hi" and final.model == "gem/gem-x"
+    body = sent(fake, "gemini")[-1]
+    parts = [p for c in body["contents"] for p in c["parts"]]
+    assert any("functionCall" in p and p["functionCall"]["name"] == "get_weather" for p in parts)
+    assert any("functionResponse" in p and "sunny, 21C" in json.dumps(p) for p in parts)
+
+
+def test_anthropic_client_through_a_responses_primary(gateway, fake):
+    import anthropic
+
+    fake.script("gpt-r", B.tool_call("get_weather", {"city": "Lima"}))
+    gw = gateway("resp/gpt-r")
+    c = anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+    tools = [{"name": "get_weather", "description": "weather", "input_schema": TOOLS[0]["parameters"]}]
+    with c.messages.stream(model="detour", max_tokens=500, system="be brief", tools=tools,
+                           messages=[{"role": "user", "content": "weather in Lima?"}]) as s:
+        msg = s.get_final_message()
+    use = next(b for b in msg.content if b.type == "tool_use")
+    assert use.name == "get_weather" and use.input == {"city": "Lima"} and msg.stop_reason == "tool_use"
+    body = sent(fake, "openai-responses")[-1]
+    PARAMS[True].validate_python(body)
+    assert body["instructions"] == "be brief" and body["max_output_tokens"] == 500
+    assert body["tools"][0]["name"] == "get_weather" and body["store"] is False
