@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # `import typing` stays off the CLI's start-up path
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,9 @@ Each command lives in its own module under detour._cli; add one with `_register(
 from __future__ import annotations
 
 import sys
-from typing import Any
+TYPE_CHECKING = False  # no `import typing` on the start-up path of `detour status --line`
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def version_line() -> str:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import anthropic
+import httpx
 
 from detour.testing import B
 from tests.server.conftest import free_port
@@ -108,3 +109,39 @@ def test_claude_write_refuses_a_broken_settings_file(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {path}: not valid JSON")
     assert path.read_text() == '{"env": '  # untouched
+
+
+def test_status_line_finds_a_session_among_many(make_gateway, fake, tmp_path):
+    """/status lists the 50 most recent sessions; the status line asks for its own with ?session=."""
+    gw = make_gateway()
+    settings = write_settings(tmp_path, gw.url)
+    fake.script("claude-x", B.rate_limit(retry_after=600))
+    assert ask(gw.url, "the-first-one") == "oai/gpt-x"
+    fake.script("claude-x", B.text("ok"))
+    assert httpx.post(gw.url + "/reset", json={}, timeout=10).status_code == 200
+    for i in range(60):
+        ask(gw.url, f"later-{i}")
+    assert "the-first-one" not in gw.get("/status").json()["sessions"]
+    done = status_line(settings, claude_stdin("the-first-one", tmp_path), tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("detour: oai/gpt-x (ant rate-limited"), done.stdout
+
+
+def test_session_id_is_read_as_json_reads_it():
+    from detour._cli.statusline import session_id
+
+    assert session_id(claude_stdin("9f1c-uuid", Path("/tmp")).encode()) == "9f1c-uuid"
+    assert session_id(b' {"session_id" :  "abc", "x": 1}') == "abc"
+    assert session_id(b'{"session_id": "a\\u0062c"}') == "abc"  # escapes go through json
+    assert session_id(b'{"model": {"session_id": 1}, "session_id": "top"}') == "top"
+    for garbage in (b"", b"null", b"[]", b'"session_id"', b'{"session_id": 42}', b'{"session_id": ""}', b"\xff"):
+        assert session_id(garbage) is None, garbage
+
+
+def test_status_line_route_is_the_same_line(make_gateway, fake):
+    fake.script("claude-x", B.rate_limit(retry_after=600))
+    gw = make_gateway()
+    ask(gw.url, "route-s")
+    resp = gw.get("/status/line?session=route-s")
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    assert re.fullmatch(r"detour: oai/gpt-x \(ant rate-limited, back \d\d:\d\d\)", resp.text), resp.text
+    assert gw.get("/status/line").text.startswith("detour: oai/gpt-x (")  # the default chain

@@ -1,16 +1,20 @@
 """The status one-liner and the gateway client behind `detour status`/`reset`: no typer, no rich.
 
-Plain `http.client` rather than httpx: `detour status --line` runs from status bars every few seconds,
-so `detour.cli.main` calls this module directly without building the typer app.
+`detour status --line` runs from status bars every few seconds (Claude Code's after every message), so
+`detour.cli.main` calls this module directly without building the typer app, and it speaks HTTP/1.1 to a
+plain-http gateway over a socket itself: importing `http.client` (and the `email` package under it) costs
+more than the whole exchange with the gateway. https goes through `http.client`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # `import typing` is a measurable share of this module's start-up
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_URL = "http://127.0.0.1:4141"
 TIMEOUT = 2.0
@@ -43,26 +47,11 @@ def gateway_url(url: str | None) -> str:
 
 def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One JSON request to the gateway; Offline when it does not answer, Refused on a non-200 reply."""
-    import http.client
-    from urllib.parse import urlsplit
+    import json  # imported here: `json` pulls in `re`, which the Claude Code status line never needs
 
-    parts = urlsplit(url)
-    conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    headers = {"accept": "application/json", "content-type": "application/json"}
-    if os.environ.get("DETOUR_API_KEY"):
-        headers["authorization"] = f"Bearer {os.environ['DETOUR_API_KEY']}"
-    try:
-        conn = conn_type(parts.hostname or "127.0.0.1", parts.port, timeout=TIMEOUT)
-        try:
-            conn.request(method, parts.path + path, body=None if body is None else json.dumps(body), headers=headers)
-            resp = conn.getresponse()
-            raw = resp.read()
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException) as exc:
-        raise Offline(str(exc) or type(exc).__name__) from None
-    if resp.status != 200:
-        raise Refused(_error_text(resp.status, raw))
+    status, raw = request(method, url, path, b"" if body is None else json.dumps(body).encode())
+    if status != 200:
+        raise Refused(_error_text(status, raw))
     try:
         data = json.loads(raw)
     except ValueError:
@@ -72,7 +61,102 @@ def call(method: str, url: str, path: str, body: dict[str, Any] | None = None) -
     return data
 
 
+def request(method: str, url: str, path: str, payload: bytes = b"") -> tuple[int, bytes]:
+    """(status, body) of one request to the gateway; Offline when it does not answer."""
+    headers = {"accept": "application/json", "content-type": "application/json"}
+    if os.environ.get("DETOUR_API_KEY"):
+        headers["authorization"] = f"Bearer {os.environ['DETOUR_API_KEY']}"
+    scheme, _, rest = url.partition("://")
+    hostport, slash, prefix = rest.partition("/")
+    target = (slash + prefix).rstrip("/") + path
+    host, _, port = hostport.rpartition(":") if hostport.rpartition(":")[2].isdigit() else (hostport, "", "")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        if scheme == "https":
+            return _https(host, int(port or 443), method, target, headers, payload)
+        return _exchange(host, int(port or 80), method, target, headers, payload)
+    except OSError as exc:
+        raise Offline(str(exc) or type(exc).__name__) from None
+
+
+def _exchange(host: str, port: int, method: str, target: str, headers: dict[str, str],
+              payload: bytes) -> tuple[int, bytes]:
+    """One HTTP/1.1 request on a fresh connection (``Connection: close``): (status, body).
+
+    Through `_socket`, not `socket`: the `socket` module imports selectors and enum, and its
+    create_connection resolves names through the idna codec, which imports `re`."""
+    import _socket
+
+    lines = [f"{method} {target} HTTP/1.1", f"host: {host}:{port}", "connection: close",
+             *(f"{k}: {v}" for k, v in headers.items()), f"content-length: {len(payload)}", "", ""]
+    chunks = []
+    sock = None
+    error: OSError = OSError(f"cannot resolve {host}")
+    for family, kind, proto, _name, address in _socket.getaddrinfo(host.encode(), port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        sock.settimeout(TIMEOUT)
+        try:
+            sock.connect(address)
+            break
+        except OSError as exc:
+            sock.close()
+            sock, error = None, exc
+    if sock is None:
+        raise error
+    try:
+        sock.sendall("\r\n".join(lines).encode("latin-1") + payload)
+        while data := sock.recv(65536):
+            chunks.append(data)
+    finally:
+        sock.close()
+    head, sep, body = b"".join(chunks).partition(b"\r\n\r\n")
+    first, *fields = head.decode("latin-1").split("\r\n")
+    parts = first.split(" ", 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise OSError("not an HTTP response")
+    meta = {name.strip().lower(): value.strip() for name, _, value in (f.partition(":") for f in fields)}
+    if "chunked" in meta.get("transfer-encoding", "").lower():
+        body = _dechunk(body)
+    elif meta.get("content-length", "").isdigit():
+        size = int(meta["content-length"])
+        if len(body) < size:
+            raise OSError(f"the answer ended after {len(body)} of {size} bytes")
+        body = body[:size]
+    return int(parts[1]), body
+
+
+def _dechunk(body: bytes) -> bytes:
+    out: list[bytes] = []
+    rest = body
+    while True:
+        size_line, sep, rest = rest.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16) if sep else -1
+        if size < 0 or len(rest) < size:
+            raise OSError("a chunked answer ended early")
+        if size == 0:
+            return b"".join(out)
+        out.append(rest[:size])
+        rest = rest[size + 2:]
+
+
+def _https(host: str, port: int, method: str, target: str, headers: dict[str, str],
+           payload: bytes) -> tuple[int, bytes]:
+    import http.client
+
+    conn = http.client.HTTPSConnection(host, port, timeout=TIMEOUT)
+    try:
+        conn.request(method, target, body=payload or None, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except http.client.HTTPException as exc:
+        raise OSError(str(exc) or type(exc).__name__) from None
+    finally:
+        conn.close()
+
+
 def _error_text(status: int, raw: bytes) -> str:
+    import json
+
     if status == 401:
         return "HTTP 401: the gateway wants an API key; set DETOUR_API_KEY to one of its server.apiKeys"
     try:
@@ -171,24 +255,60 @@ def _session_line(status: dict[str, Any], view: dict[str, Any]) -> str:
     return f"detour: {model} ({why(who, view.get('reason') or health.get('last_error'), view.get('until'))})"
 
 
-def stdin_session() -> str | None:
-    """Claude Code's statusLine input: a JSON object with ``session_id`` on stdin; None for anything else."""
+def session_id(raw: bytes) -> str | None:
+    """``session_id`` of Claude Code's statusLine JSON, read without the json module (and so without `re`):
+    the top-level ``"session_id": "…"`` comes first in what Claude Code sends. An id with escapes, or a
+    document this does not recognise, goes through json; anything that is not such an object gives None."""
+    text = raw.lstrip()
+    at = text.find(b'"session_id"')
+    if not text.startswith(b"{") or at < 0:
+        return None
+    rest = text[at + 12:].lstrip()
+    if rest.startswith(b":") and (rest := rest[1:].lstrip()).startswith(b'"'):
+        end = rest.find(b'"', 1)
+        value = rest[1:end] if end > 0 else b""
+        if value and b"\\" not in value:
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return None
+    import json
+
     try:
-        if sys.stdin is None or sys.stdin.isatty():
-            return None
-        data = json.loads(sys.stdin.read(1_000_000) or "null")
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except ValueError:
         return None
     session = data.get("session_id") if isinstance(data, dict) else None
     return session if isinstance(session, str) and session else None
 
 
+def stdin_session() -> str | None:
+    """Claude Code's statusLine input on stdin; None when there is none (a terminal) or it holds no id."""
+    try:
+        if sys.stdin is None or sys.stdin.isatty():
+            return None
+        return session_id(sys.stdin.buffer.read(1_000_000))
+    except OSError:
+        return None
+
+
+def _quote(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.~" else "".join(f"%{b:02X}" for b in c.encode()) for c in text)
+
+
 def print_session_line(url: str, chain: str) -> int:
-    """`--session-from-stdin`: always exit 0 (a status bar shows stdout), never a traceback."""
+    """`--session-from-stdin`: the gateway formats the line (GET /status/line), so this process parses no JSON
+    but Claude Code's. Always exit 0 (a status bar shows stdout), never a traceback."""
     try:
         session = stdin_session()
-        status = call("GET", url, "/status")
-        line = session_line(status, session, chain)
+        query = f"?chain={_quote(chain)}" + (f"&session={_quote(session)}" if session else "")
+        status, raw = request("GET", url, "/status/line" + query)
+        if status == 200:
+            line = raw.decode("utf-8", "replace").strip() or "detour: error (empty answer)"
+        elif status == 404 and b"no route" in raw:  # a gateway from before /status/line
+            line = session_line(call("GET", url, "/status"), session, chain)
+        else:
+            raise Refused(_error_text(status, raw))
     except Offline:
         line = "detour: offline"
     except Refused as exc:

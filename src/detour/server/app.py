@@ -40,6 +40,7 @@ class Gateway:
             self.routes[("POST", f"{prefix}/messages/count_tokens")] = self._count_tokens
             self.routes[("GET", f"{prefix}/models")] = self._models
         self.routes[("GET", "/status")] = self._status
+        self.routes[("GET", "/status/line")] = self._status_line
         self.routes[("GET", "/healthz")] = self._healthz
         self.routes[("GET", "/metrics")] = self._metrics
         self.routes[("GET", "/")] = self._dashboard
@@ -221,7 +222,17 @@ class Gateway:
         await asgi.send_json(send, 200, self.state.models_listing())
 
     async def _status(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await asgi.send_json(send, 200, self.state.status())
+        """``?session=ID`` adds that session's view even when it is not among the most recent ones."""
+        await asgi.send_json(send, 200, self.state.status(session=asgi.query_param(scope, "session")))
+
+    async def _status_line(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The one-liner of `detour status --line` as text/plain: ``?session=ID`` for that client session
+        (Claude Code's status line asks for it), else ``?chain=NAME`` (default ``default``)."""
+        from detour._cli.statusline import session_line
+
+        session = asgi.query_param(scope, "session")
+        line = session_line(self.state.status(session=session), session, asgi.query_param(scope, "chain") or "default")
+        await asgi.send_bytes(send, 200, line.encode(), [(b"content-type", b"text/plain; charset=utf-8")])
 
     async def _reset(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Clear cooldowns by hand: ``{"model": "provider/model"}`` for one model, ``{}`` for all."""

@@ -305,7 +305,7 @@ class GatewayState:
             "speed_tps": round(speed.tps, 1) if speed is not None and speed.tps else None,
         }
 
-    def status(self) -> dict[str, Any]:
+    def status(self, session: str | None = None) -> dict[str, Any]:
         chains = {}
         for name in ["default", *self.config.chains]:
             view = self.chains.get(name) or ChainView(primary=self._primary(name))
@@ -315,6 +315,8 @@ class GatewayState:
         models = {info.id: self.health_of(info.id) for info in self._listed_models()}
         recent = list(self.sessions)[-SESSIONS_SHOWN:]
         sessions = {sid: self.session_status(sid) for sid in reversed(recent)}
+        if session and session not in sessions and session in self.sessions:
+            sessions[session] = self.session_status(session)
         return {"chains": chains, "models": models, "switches": list(self.switches), "sessions": sessions,
                 "windows": self.windows(),
                 "notes": self.notes,
