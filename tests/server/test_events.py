@@ -30,11 +30,12 @@ class Events:
     def _read(self, url: str, headers: dict[str, str]) -> None:
         try:
             with self._client.stream("GET", url, headers=headers) as resp:
-                self.status = resp.status_code
                 self.content_type = resp.headers.get("content-type", "")
+                if resp.status_code != 200:
+                    self.body = resp.read()  # before `status`: a reader that sees the status sees the body
+                self.status = resp.status_code
                 self._ready.set()
                 if resp.status_code != 200:
-                    self.body = resp.read()
                     return
                 name, data = "message", []
                 for line in resp.iter_lines():
