@@ -47,6 +47,7 @@ class Gateway:
     def __init__(self, config_path: Path) -> None:
         from detour.server.run import create_app
 
+        self.config_path = config_path
         self.app = create_app(str(config_path), discover=False)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

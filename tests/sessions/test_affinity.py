@@ -82,6 +82,10 @@ def test_new_sessions_leave_a_nearly_full_window_before_any_429_and_return_after
     assert ask(gw.url, "old") == "ant/claude-x"  # now reports 96%
     line = status_line(gw.url)
     assert line.startswith("detour: ant/claude-x") and "ant 5h 96%, resets " in line
+    listing = subprocess.run([sys.executable, "-m", "detour", "models", "--json", "--config", str(gw.config_path)],
+                             capture_output=True, text=True, timeout=60, env={**os.environ, "DETOUR_URL": gw.url}, check=False)
+    record = next(m for m in json.loads(listing.stdout) if m["id"] == "ant/claude-x")
+    assert record["health"]["window"]["used"] == 0.96 and record["health"]["window"]["window"] == "5h"
     start = len(fake.requests)
     assert ask(gw.url, "new-1") == "oai/gpt-x", "a new session moves before the hard limit"
     assert ask(gw.url, "old") == "ant/claude-x", "a session already on the primary keeps it"

@@ -114,11 +114,16 @@ def health_text(health: dict[str, Any] | None) -> str:
     """`ok`, `cooling→14:05`, `probing`, `disabled`; `—` when no gateway reports on the model."""
     if not health:
         return "—"
+    import time
+
     state = str(health.get("state") or "ok")
     if state == "cooling" and health.get("until"):
-        import time
-
-        return f"cooling→{time.strftime('%H:%M', time.localtime(health['until']))}"
+        state = f"cooling→{time.strftime('%H:%M', time.localtime(health['until']))}"
+    window = health.get("window")
+    if isinstance(window, dict) and isinstance(window.get("used"), (int, float)):  # a subscription window
+        state += f" {window.get('window')} {round(window['used'] * 100)}%"
+        if window.get("resets_at"):
+            state += f"→{time.strftime('%H:%M', time.localtime(window['resets_at']))}"
     return state
 
 

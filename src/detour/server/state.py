@@ -303,7 +303,13 @@ class GatewayState:
             "latency_ms": stats.latency_ms() if stats else None,
             "ttft_ms": round(speed.ttft * 1000, 1) if speed is not None and speed.ttft else None,
             "speed_tps": round(speed.tps, 1) if speed is not None and speed.tps else None,
+            "window": self._window_of(model_id.partition("/")[0]),
         }
+
+    def _window_of(self, provider: str) -> dict[str, Any] | None:
+        """The fullest live subscription window the provider's keys report (None: it reports none)."""
+        live = [w for w in self.router.windows_view() if w["provider"] == provider and not w["reset"]]
+        return max(live, key=lambda w: w["used"]) if live else None
 
     def status(self, session: str | None = None) -> dict[str, Any]:
         chains = {}
