@@ -270,3 +270,49 @@ async def test_a_per_model_gemini_quota_cools_that_model_not_the_key(fake: FakeP
     assert [c.scope for c in router.ledger.cooldowns()] == ["model:gem/a"]
     again = await router.chat(request())
     assert again.model == "gem/b" and fake.count("a") == 1 and fake.count("b") == 2
+
+
+# ---------------------------------------------------------------- last resort (guessed cooldowns)
+
+
+async def test_when_every_candidate_cools_on_a_guess_the_soonest_is_tried_once(fake: FakeProvider, make, clock: Clock) -> None:
+    fake.script("a", B.server_error(500), B.text("a is back"))
+    fake.script("b", B.server_error(500))
+    router = make("p1/a", "p2/b", retry_attempts=0)
+    with pytest.raises(AllFailed):
+        await router.chat(request())
+    assert {c.scope: c.guessed for c in router.ledger.cooldowns()} == {"model:p1/a": True, "model:p2/b": True}
+    clock.t += 1.0  # both still cooling (5 s ladder steps, guesses); a is first in the chain
+    result = await router.chat(request())
+    assert result.model == "p1/a" and result.response.text() == "a is back"
+    assert [(a.model, a.kind, a.mode) for a in result.attempts] == [("p1/a", "ok", "last_resort")]
+    assert [c.scope for c in router.ledger.cooldowns()] == ["model:p2/b"], "success closes the cooldown cut short"
+    assert fake.count("a") == 2 and fake.count("b") == 1
+
+
+async def test_a_failed_last_resort_is_one_attempt_then_the_aggregated_error(fake: FakeProvider, make, clock: Clock) -> None:
+    fake.script("a", B.server_error(500))
+    router = make("p1/a", retry_attempts=0)
+    with pytest.raises(AllFailed):
+        await router.chat(request())
+    with pytest.raises(AllFailed) as err:
+        await router.chat(request())
+    assert [(a.kind, a.mode) for a in err.value.attempts] == [("server_error", "last_resort")] and fake.count("a") == 2
+    assert "no attempt" not in str(err.value)
+
+
+async def test_stated_cooldowns_are_never_cut_short(fake: FakeProvider, make, clock: Clock) -> None:
+    fake.script("a", B.rate_limit(retry_after=60))
+    fake.script("b", B.server_error(500), B.text("b"))
+    router = make("p1/a", "p2/b", retry_attempts=0)
+    with pytest.raises(AllFailed):
+        await router.chat(request())
+    result = await router.chat(request())  # a said 60 s; b's 5 s is a guess: only b is tried
+    assert result.model == "p2/b" and fake.count("a") == 1
+    fake.script("b", B.rate_limit(retry_after=30))
+    await router.ledger.close("model:p1/a")
+    await router.ledger.cool("model:p1/a", "rate_limited", reported=60)
+    await router.ledger.cool("model:p2/b", "quota_exhausted", reported=3600)
+    with pytest.raises(AllFailed) as err:  # every cooldown was stated: no request is sent
+        await router.chat(request())
+    assert err.value.attempts == [] and fake.count("a") == 1 and fake.count("b") == 2

@@ -181,13 +181,15 @@ class Ledger:
         """Start (or extend) a cooldown. Strikes climb only when a half-open scope fails again."""
         now = self.clock()
         prev = self._cool.get(scope)
+        stated = (reported is not None and reported > 0) or kind == "proactive"  # the provider said how long
         if prev is not None and now < prev.until:
-            until = max(prev.until, now + cooldown_seconds(kind, prev.strikes, reported, rand=self.rand))
-            c = Cooldown(scope, kind, until, prev.strikes, prev.since, reason or prev.reason)
+            step = now + cooldown_seconds(kind, prev.strikes, reported, rand=self.rand)
+            until, stated = (step, stated) if step > prev.until else (prev.until, prev.stated)
+            c = Cooldown(scope, kind, until, prev.strikes, prev.since, reason or prev.reason, stated)
         else:
             strikes = prev.strikes + 1 if prev is not None else 1
             until = now + cooldown_seconds(kind, strikes, reported, rand=self.rand)
-            c = Cooldown(scope, kind, until, strikes, now, reason)
+            c = Cooldown(scope, kind, until, strikes, now, reason, stated)
         self._cool[scope] = c
         self._writes += 1
         await self.store.put_cooldown(c)

@@ -31,7 +31,7 @@ local raw = redis.call('GET', KEYS[1])
 if raw then
   local old = cjson.decode(raw)
   if old['until'] > new['until'] then
-    new['until'] = old['until']; new['kind'] = old['kind']; new['reason'] = old['reason']
+    new['until'] = old['until']; new['kind'] = old['kind']; new['reason'] = old['reason']; new['stated'] = old['stated']
   end
   if old['strikes'] > new['strikes'] then new['strikes'] = old['strikes'] end
 end

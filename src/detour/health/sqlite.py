@@ -24,7 +24,8 @@ COOLDOWN_GRACE_S = 86400.0  # an ended cooldown keeps its strikes this long, the
 MAX_EVENTS = 500
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS cooldowns(scope TEXT PRIMARY KEY, kind TEXT, until REAL, strikes INTEGER, since REAL, reason TEXT);
+CREATE TABLE IF NOT EXISTS cooldowns(scope TEXT PRIMARY KEY, kind TEXT, until REAL, strikes INTEGER, since REAL, reason TEXT,
+    stated INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS leases(scope TEXT PRIMARY KEY, holder TEXT, until REAL);
 CREATE TABLE IF NOT EXISTS speeds(model TEXT PRIMARY KEY, ttft REAL, tps REAL, samples INTEGER);
 CREATE TABLE IF NOT EXISTS facts(key TEXT PRIMARY KEY, value TEXT);
@@ -35,9 +36,10 @@ CREATE TABLE IF NOT EXISTS spend(day TEXT, dim TEXT, name TEXT, usd REAL, reques
 
 # Two processes may cool one scope at once: the later end wins, strikes never go down.
 PUT_COOLDOWN = """
-INSERT INTO cooldowns(scope, kind, until, strikes, since, reason) VALUES(?, ?, ?, ?, ?, ?)
+INSERT INTO cooldowns(scope, kind, until, strikes, since, reason, stated) VALUES(?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(scope) DO UPDATE SET
   kind = CASE WHEN excluded.until >= cooldowns.until THEN excluded.kind ELSE cooldowns.kind END,
+  stated = CASE WHEN excluded.until >= cooldowns.until THEN excluded.stated ELSE cooldowns.stated END,
   reason = CASE WHEN excluded.until >= cooldowns.until THEN excluded.reason ELSE cooldowns.reason END,
   since = CASE WHEN cooldowns.until > excluded.since THEN min(cooldowns.since, excluded.since) ELSE excluded.since END,
   strikes = max(cooldowns.strikes, excluded.strikes),
@@ -120,13 +122,13 @@ class SqliteStore:
             return self._conn().execute("PRAGMA data_version").fetchone()[0]
 
     async def load_cooldowns(self) -> list[Cooldown]:
-        rows = self._read("SELECT scope, kind, until, strikes, since, reason FROM cooldowns WHERE until > ?",
+        rows = self._read("SELECT scope, kind, until, strikes, since, reason, stated FROM cooldowns WHERE until > ?",
                           (self.clock() - COOLDOWN_GRACE_S,))
-        return [Cooldown(*row) for row in rows]
+        return [Cooldown(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
 
     async def put_cooldown(self, cooldown: Cooldown) -> None:
         c = cooldown
-        self._write(PUT_COOLDOWN, (c.scope, c.kind, c.until, c.strikes, c.since, c.reason))
+        self._write(PUT_COOLDOWN, (c.scope, c.kind, c.until, c.strikes, c.since, c.reason, int(c.stated)))
 
     async def clear_cooldown(self, scope: str) -> None:
         with self._lock:
@@ -190,6 +192,17 @@ class SqliteStore:
                 self._db = None
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added after a state file may have been created (CREATE TABLE IF NOT EXISTS keeps old tables)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(cooldowns)")}
+    if "stated" not in columns:
+        try:
+            db.execute("ALTER TABLE cooldowns ADD COLUMN stated INTEGER NOT NULL DEFAULT 0")
+        except sqlite3.OperationalError as exc:  # another process added it first
+            if "duplicate column" not in str(exc):
+                raise
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
@@ -197,6 +210,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes, no fsync per commit
         db.executescript(SCHEMA)
+        _migrate(db)
         db.execute("SELECT count(*) FROM cooldowns").fetchone()
     except BaseException:
         db.close()

@@ -22,19 +22,32 @@ class Cooldown:
     strikes: int = 1  # consecutive failures, picks the ladder step
     since: float = 0.0
     reason: str = ""
+    stated: bool = False  # the end came from the provider (Retry-After, a reset header, remaining=0)
+
+    @property
+    def guessed(self) -> bool:
+        """A ladder step, not the provider's word: the last resort may try it early (routing.policy).
+
+        Auth and not-found cooldowns are facts about the key or the model, never guesses.
+        """
+        return not self.stated and self.kind not in ("auth_failed", "not_found", "proactive")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cooldown:
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in _COOLDOWN_FIELDS})
+
+
+_COOLDOWN_FIELDS = frozenset(Cooldown.__dataclass_fields__)
 
 
 def merge_cooldowns(old: Cooldown, new: Cooldown) -> Cooldown:
-    """Two writers cooled one scope: the later end wins (with its kind and reason); strikes never drop."""
+    """Two writers cooled one scope: the later end wins (with its kind, reason and source); strikes never drop."""
     later = new if new.until >= old.until else old
-    return Cooldown(new.scope, later.kind, later.until, max(old.strikes, new.strikes), new.since, later.reason)
+    return Cooldown(new.scope, later.kind, later.until, max(old.strikes, new.strikes), new.since, later.reason,
+                    later.stated)
 
 
 @dataclass(slots=True)

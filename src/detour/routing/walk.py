@@ -130,7 +130,71 @@ class Walk:
             self._after(target, failure, action)
             if failure is not None and failure.kind == "bad_request" and action == "skip":
                 await self._learn(target, failure)
+        if not self.attempts and final is None:  # nothing could be tried: one last resort, if a guess stops us
+            served, final = await self._last_resort(call)
+            if served is not None:
+                return served
         raise self._all_failed(final)
+
+    # ------------------------------------------------------------ last resort (routing.policy)
+
+    async def _last_resort(self, call: Call[T]) -> tuple[Served[T] | None, Failure | None]:
+        """Every candidate is cooling: one attempt at the one whose guessed cooldowns end soonest.
+
+        Only guesses are cut short (``Cooldown.guessed``); a candidate held back by a cooldown the provider
+        stated, an auth or not-found fact, or its budget is not tried. Success closes what was cut short.
+        """
+        now = self.ledger.clock()
+        best: tuple[float, Target, Key, list[str]] | None = None
+        for cand in self.plan.candidates:
+            route = self._guessed_route(cand.target, now)
+            if route is not None and (best is None or route[0] < best[0]):
+                best = (route[0], cand.target, route[1], route[2])
+        if best is None:
+            return None, None
+        _ends, target, key, scopes = best
+        mode, self.mode = self.mode, "last_resort"
+        try:
+            served, failure, _action = await self._retrying(target, key, [], call)
+        finally:
+            self.mode = mode
+        if served is None:
+            return None, failure
+        for scope in scopes:
+            await self.ledger.close(scope)
+        await self._on_served(served)
+        return served, None
+
+    def _guessed_route(self, target: Target, now: float) -> tuple[float, Key, list[str]] | None:
+        """(when its cooldowns end, the key, the scopes cut short) when only guessed cooldowns hold it back."""
+        if self.ledger.over_budget(target.provider):
+            return None
+        held = self._guesses([provider_scope(target.provider), model_scope(target.model_id)], now)
+        if held is None:
+            return None
+        best: tuple[float, Key, list[str]] | None = None
+        for key in target.keys:
+            own = self._guesses([key_scope(target.provider, key.alias),
+                                 key_model_scope(target.provider, key.alias, target.model_id)], now)
+            if own is None:
+                continue
+            scopes = held + own
+            ends = max([now, *(c.until for s in scopes if (c := self.ledger.cooldown(s)) is not None)])
+            if best is None or ends < best[0]:
+                best = (ends, key, scopes)
+        return best
+
+    def _guesses(self, scopes: list[str], now: float) -> list[str] | None:
+        """The scopes among ``scopes`` that are not OK, or None when one of them is not a guess."""
+        out = []
+        for scope in scopes:
+            c = self.ledger.cooldown(scope)
+            if c is None or self.ledger.state(scope, now) == OK:
+                continue
+            if not c.guessed:
+                return None
+            out.append(scope)
+        return out
 
     # ------------------------------------------------------------ one candidate
 
