@@ -205,7 +205,7 @@ class ChainConfig(_Model):
     primary: ModelId | None = Field(None, examples=_ex("anthropic/claude-sonnet-4-20250514"))
     fallback: list[ModelId] = Field(default_factory=list, examples=_ex(["openai/gpt-5", "google/gemini-2.0-flash"]))
     on_rate_limit: Literal["auto-switch", "retry", "wait", "fail"] = "auto-switch"
-    retry_attempts: Int = Field(2, ge=0, examples=_ex(3))
+    retry_attempts: Int = Field(3, ge=0, examples=_ex(3))
     strategy: Literal["priority", "cost", "speed"] = "priority"
     max_retry_wait: Duration = Field(10.0, examples=_ex("10s"))
     require: list[Capability] = Field(default_factory=list, examples=_ex(["tools", "image"]))

@@ -17,7 +17,7 @@ def _write(path: Path, retry: int) -> Path:
 def test_search_order(tmp_path, cwd, env, home):
     explicit = _write(tmp_path / "explicit.json", 1)
     from_env = _write(tmp_path / "elsewhere" / "conf.json", 2)
-    local = _write(cwd / "detour.json", 3)
+    local = _write(cwd / "detour.json", 6)
     (cwd / "opencode.json").write_text(json.dumps({"model": "x/y", "detour": {"model": {"retryAttempts": 4}}}))
     user = _write(home / ".config" / "detour" / "config.json", 5)
     env["DETOUR_CONFIG"] = str(from_env)
@@ -30,13 +30,13 @@ def test_search_order(tmp_path, cwd, env, home):
     explicit.unlink()
     assert found() == (from_env, 2)
     del env["DETOUR_CONFIG"]
-    assert found() == (local, 3)
+    assert found() == (local, 6)
     local.unlink()
     assert found() == (cwd / "opencode.json", 4)
     (cwd / "opencode.json").unlink()
     assert found() == (user, 5)
     user.unlink()
-    assert found() == (None, 2)
+    assert found() == (None, 3)  # the schema's default, the mission's example
 
 
 def test_local_formats_in_order(cwd, env):
@@ -69,7 +69,7 @@ def test_nothing_found_is_the_default_config(cwd, env):
     assert (loaded.config, loaded.path, loaded.warnings) == (Config(), None, [])
     assert loaded.config.state.url == "sqlite"
     assert loaded.config.model.on_rate_limit == "auto-switch"
-    assert loaded.config.model.retry_attempts == 2
+    assert loaded.config.model.retry_attempts == 3
 
 
 def test_relative_explicit_path_is_resolved_against_cwd(cwd, env):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from detour.catalog.model import ModelInfo
+from detour.config import ChainConfig, parse_config
 from detour.protocol.errors import Failure
 from detour.protocol.messages import (
     ImagePart,
@@ -22,6 +23,15 @@ from detour.routing.plan import (
     prefer_uncensored,
 )
 from detour.routing.policy import Decision, Settings, capability_for_param, decide
+
+
+def settings(**fields: object) -> Settings:
+    """A chain's policy as the router gets it: through the config schema, which holds every default."""
+    return Settings.from_chain(ChainConfig(**fields))  # type: ignore[arg-type]  # test shorthand: python names
+
+
+def rails(**fields: object) -> Guardrails:
+    return Guardrails.from_chain(ChainConfig(**fields))  # type: ignore[arg-type]  # test shorthand: python names
 
 
 def target(model_id: str, **caps: object) -> Target:
@@ -63,28 +73,28 @@ def test_capability_skips_and_unknown_last() -> None:
         [target("b/unknown")],
         [target("c/vision", image=True, tools=True, context=200_000)],
     ]
-    plan = make_plan(groups, infer_needs(user(ImagePart(data="AA", media_type="image/png"))), Guardrails())
+    plan = make_plan(groups, infer_needs(user(ImagePart(data="AA", media_type="image/png"))), rails())
     assert ids(plan) == ["c/vision", "b/unknown"]
     assert plan.skipped == [("a/text-only", "missing:image")]
-    skip = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), Guardrails(unknown_capability="skip"))
+    skip = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), rails(unknown_capability="skip"))
     assert ids(skip) == ["c/vision"]
-    tried = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), Guardrails(unknown_capability="try"))
+    tried = make_plan(groups, infer_needs(user(ImagePart(data="AA"))), rails(unknown_capability="try"))
     assert ids(tried) == ["b/unknown", "c/vision"]
 
 
 def test_long_prompt_skips_small_context_and_learned_missing_capability() -> None:
     groups = [[target("a/small", context=4000)], [target("b/big", context=1_000_000, tools=None)]]
-    plan = make_plan(groups, infer_needs(user(TextPart("w" * 100_000))), Guardrails())
+    plan = make_plan(groups, infer_needs(user(TextPart("w" * 100_000))), rails())
     assert ids(plan) == ["b/big"] and plan.skipped == [("a/small", "context_too_small")]
     req = user(TextPart("hi"))
     req.tools = [Tool("f")]
-    plan = make_plan(groups, infer_needs(req), Guardrails(), missing=lambda m: frozenset({"tools"}) if m == "b/big" else frozenset())
+    plan = make_plan(groups, infer_needs(req), rails(), missing=lambda m: frozenset({"tools"}) if m == "b/big" else frozenset())
     assert ids(plan) == ["a/small"] and ("b/big", "missing:tools") in plan.skipped
 
 
 def test_image_url_unsupported() -> None:
     groups = [[target("g/gem", image=True, image_url=False)], [target("o/gpt", image=True)]]
-    plan = make_plan(groups, infer_needs(user(ImagePart(url="https://x/y.png"))), Guardrails())
+    plan = make_plan(groups, infer_needs(user(ImagePart(url="https://x/y.png"))), rails())
     assert ids(plan) == ["o/gpt"] and plan.skipped == [("g/gem", "image_url_unsupported")]
 
 
@@ -93,10 +103,10 @@ def test_strategies_keep_equivalent_routes_beside_their_model() -> None:
     a_or = Target(**{**{f: getattr(a_or, f) for f in a_or.__dataclass_fields__}, "via": "a/m"})
     b, c = target("b/cheap", cost_input=0.1, cost_output=0.2), target("c/unknown")
     groups = [[a, a_or], [b], [c]]
-    assert ids(make_plan(groups, infer_needs(user()), Guardrails())) == ["a/m", "or/a-m", "b/cheap", "c/unknown"]
-    assert ids(make_plan(groups, infer_needs(user()), Guardrails(strategy="cost"))) == ["b/cheap", "a/m", "or/a-m", "c/unknown"]
+    assert ids(make_plan(groups, infer_needs(user()), rails())) == ["a/m", "or/a-m", "b/cheap", "c/unknown"]
+    assert ids(make_plan(groups, infer_needs(user()), rails(strategy="cost"))) == ["b/cheap", "a/m", "or/a-m", "c/unknown"]
     speeds = {"c/unknown": 200.0, "a/m": 50.0}
-    by_speed = make_plan(groups, infer_needs(user()), Guardrails(strategy="speed"), speed=speeds.get)
+    by_speed = make_plan(groups, infer_needs(user()), rails(strategy="speed"), speed=speeds.get)
     assert ids(by_speed) == ["c/unknown", "a/m", "or/a-m", "b/cheap"]
 
 
@@ -105,39 +115,49 @@ def test_cost_guardrails_and_downgrade() -> None:
     pricey = target("b/pricey", cost_input=15.0, cost_output=75.0, tools=True, image=True)
     blind = target("c/blind", cost_input=0.5, cost_output=1.0, tools=True, image=False)
     groups = [[primary], [pricey], [blind]]
-    plan = make_plan(groups, infer_needs(user()), Guardrails(max_cost_tier="medium"))
+    plan = make_plan(groups, infer_needs(user()), rails(max_cost_tier="medium"))
     assert ids(plan) == ["a/mid", "c/blind"] and plan.skipped == [("b/pricey", "cost_tier")]
-    plan = make_plan(groups, infer_needs(user()), Guardrails(max_price_ratio=2.0))
+    plan = make_plan(groups, infer_needs(user()), rails(max_price_ratio=2.0))
     assert plan.skipped == [("b/pricey", "price_ratio")]
-    plan = make_plan(groups, infer_needs(user()), Guardrails(allow_downgrade=False))
+    plan = make_plan(groups, infer_needs(user()), rails(allow_downgrade=False))
     assert ids(plan) == ["a/mid", "b/pricey"] and plan.skipped == [("c/blind", "missing:image")]
 
 
 def test_context_failure_and_uncensored_preference() -> None:
     failed = target("a/x", context=8000)
     rest = make_plan([[target("b/small", context=4000)], [target("c/big", context=100_000)], [target("d/unk")]],
-                     infer_needs(user()), Guardrails()).candidates
+                     infer_needs(user()), rails()).candidates
     keep, skipped = after_context_failure(rest, failed)
     assert [c.target.model_id for c in keep] == ["c/big", "d/unk"] and skipped == [("b/small", "context_too_small")]
     ordered = prefer_uncensored(make_plan([[target("m/mod", uncensored=False)], [target("u/unc", uncensored=True)]],
-                                          infer_needs(user()), Guardrails()).candidates)
+                                          infer_needs(user()), rails()).candidates)
     assert ordered[0].target.model_id == "u/unc"
 
 
+def test_policy_defaults_are_the_config_schemas() -> None:
+    """One default per setting, in the config schema: retryAttempts is the mission's 3 everywhere."""
+    chain = parse_config({"model": {"primary": "a/m"}}).config.model
+    assert Settings.from_chain(chain) == settings() == Settings("auto-switch", 3, 10.0, "fail")
+    assert chain.retry_attempts == 3
+    assert rails() == Guardrails("priority", "last", None, None, True)
+    calls = [decide(Failure("server_error"), n, settings(), rand=lambda: 0.5).action for n in range(5)]
+    assert calls == ["retry", "retry", "retry", "switch", "switch"]
+
+
 def test_policy_rows() -> None:
-    s = Settings(retry_attempts=2, max_retry_wait=10.0)
+    s = settings(retry_attempts=2, max_retry_wait=10.0)
     r = lambda: 0.5
     assert decide(Failure("rate_limited", retry_after_s=3600), 0, s) .action == "switch"
     assert decide(Failure("rate_limited"), 0, s).cool == "model"
-    retry = Settings(on_rate_limit="retry", retry_attempts=2, max_retry_wait=10.0)
+    retry = settings(on_rate_limit="retry", retry_attempts=2, max_retry_wait=10.0)
     assert decide(Failure("rate_limited", retry_after_s=2), 0, retry).wait == 2
     assert decide(Failure("rate_limited", retry_after_s=2), 2, retry).action == "switch"
     assert decide(Failure("rate_limited", retry_after_s=60), 0, retry).action == "switch"
-    wait = Settings(on_rate_limit="wait", max_retry_wait=10.0)
+    wait = settings(on_rate_limit="wait", max_retry_wait=10.0)
     assert decide(Failure("rate_limited", retry_after_s=5), 0, wait) == decide(Failure("rate_limited", retry_after_s=5), 0, wait)
     assert decide(Failure("rate_limited", retry_after_s=5), 0, wait).action == "retry"
     assert decide(Failure("rate_limited", retry_after_s=50), 0, wait).action == "switch"
-    assert decide(Failure("rate_limited"), 0, Settings(on_rate_limit="fail")).action == "fail"
+    assert decide(Failure("rate_limited"), 0, settings(on_rate_limit="fail")).action == "fail"
     assert decide(Failure("quota_exhausted"), 0, s) .action == "next_key"
     assert decide(Failure("auth_failed"), 0, s).cool == "key"
     assert decide(Failure("overloaded"), 0, s, rand=r).wait == 0.25
@@ -147,7 +167,7 @@ def test_policy_rows() -> None:
     assert decide(Failure("unreachable"), 0, s).cool == "provider"
     assert decide(Failure("context_too_long"), 0, s) .cool is None
     assert decide(Failure("content_blocked"), 0, s).action == "fail"
-    assert decide(Failure("content_blocked"), 0, Settings(on_content_block="switch")).action == "switch"
+    assert decide(Failure("content_blocked"), 0, settings(on_content_block="switch")).action == "switch"
     assert decide(Failure("bad_request"), 0, s).action == "fail"
     assert decide(Failure("bad_request", unsupported_param="tools"), 0, s).action == "skip"
     assert decide(Failure("not_found"), 0, s).cool == "model"
@@ -159,7 +179,7 @@ def test_the_classifiers_scope_is_authoritative_the_table_only_a_default() -> No
     """The decision that follows a classified error, not only the classification."""
     from detour.protocol.errors import classify
 
-    s = Settings()
+    s = settings()
     per_model = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "You exceeded your current quota",
                            "details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
                                {"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}

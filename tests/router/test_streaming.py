@@ -63,7 +63,11 @@ async def test_slow_first_token_times_out_and_falls_back(fake: FakeProvider, mak
 
 
 def test_first_token_deadline_scales_with_the_prompt_and_reasoning() -> None:
-    from detour.routing.attempt import Timeouts
+    from detour.config import TimeoutsConfig
+    from detour.routing.attempt import Timeouts as _Timeouts
+
+    def Timeouts(**fields: float) -> _Timeouts:  # the router's timeouts come through the config schema
+        return _Timeouts.from_config(TimeoutsConfig(**fields))
 
     t = Timeouts()
     short, long = request("hi"), request("x" * 4 * 200_000)  # ~200k input tokens

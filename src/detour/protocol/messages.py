@@ -158,9 +158,32 @@ class Credential:
     __str__ = __repr__
 
 
+ResolvedBy: TypeAlias = Literal["alias", "chain", "id", "catalog", "family", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What a request's model name means, decided once by ``detour.routing.names.resolve``.
+
+    ``chain`` is the chain that serves the request ("default" is the config's ``model`` block); ``model``
+    is a ``provider/model`` id the client named, tried first with the chain's models as its fallbacks.
+    ``by`` says how the name was read: an alias of the default chain ("detour", "auto"), a chain name (or the
+    body's ``detour.chain``), a full id, a catalog model, a model family, or a name nothing knew.
+    """
+
+    chain: str = "default"
+    model: str | None = None
+    by: ResolvedBy = "alias"
+
+    @property
+    def view(self) -> str:
+        """What /status tracks this request under: the explicit model, else the chain."""
+        return self.model or self.chain
+
+
 @dataclass(slots=True)
 class Request:
-    model: str
+    model: str  # the name the client sent, as sent
     messages: list[Message] = field(default_factory=list)
     tools: list[Tool] = field(default_factory=list)
     tool_choice: ToolChoice | None = None
@@ -182,6 +205,8 @@ class Request:
     web_search: bool = False  # the client asked for the provider's own web search (a server tool)
     # the client's request headers that route rules look at (lower-case names; never credentials)
     headers: dict[str, str] = field(default_factory=dict)
+    # what ``model`` (or the ``detour.chain`` hint) resolved to; None until resolved
+    resolved: Resolved | None = None
     # fields of the client's own protocol that have no neutral meaning; kept for same-protocol pass-through
     extra: dict[str, Any] = field(default_factory=dict)
     # provider-specific data, keyed by protocol: {"anthropic": {"beta": [...], "output_config": {...}}}

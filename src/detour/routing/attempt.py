@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Message, Request, Response, TextPart
@@ -29,6 +28,9 @@ from detour.transport import (
     with_stream,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import TimeoutsConfig
+
 FINISH_GRACE = 1.0  # after a finish, how long to wait for trailing usage / [DONE] before finalising
 
 
@@ -40,18 +42,18 @@ REASONING_FACTOR = 2.0
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """``first_token`` / ``first_token_reasoning`` None: scaled per request (``first``); a number: fixed."""
+    """Seconds, read from the validated config (the defaults live in ``TimeoutsConfig``).
 
-    connect: float = 5.0
-    first_token: float | None = None
-    first_token_reasoning: float | None = None
-    idle: float = 30.0
-    total: float = 600.0
+    ``first_token`` / ``first_token_reasoning`` None: scaled per request (``first``); a number: fixed."""
+
+    connect: float
+    first_token: float | None
+    first_token_reasoning: float | None
+    idle: float
+    total: float
 
     @classmethod
-    def from_config(cls, cfg: Any) -> Timeouts:
-        if cfg is None:
-            return cls()
+    def from_config(cls, cfg: TimeoutsConfig) -> Timeouts:
         return cls(cfg.connect, cfg.first_token, cfg.first_token_reasoning, cfg.idle, cfg.total)
 
     def first(self, req: Request) -> float:
@@ -223,6 +225,3 @@ def _own_output(events: list[Event]) -> bool:
 def _blocked(events: list[Event]) -> bool:
     return any(e.kind == "finish" and e.reason == "content_filter" for e in events)  # type: ignore[union-attr]
 
-
-def now() -> float:
-    return time.perf_counter()

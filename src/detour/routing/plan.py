@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from detour.catalog.model import CAPABILITIES, TIER_ORDER, ModelInfo
 from detour.routing.needs import Needs
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import ChainConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,21 +52,18 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class Guardrails:
-    strategy: str = "priority"
-    unknown_capability: str = "last"  # last | skip | try
-    max_cost_tier: str | None = None
-    max_price_ratio: float | None = None
-    allow_downgrade: bool = True
+    """A chain's planning rules, read from its validated config (the defaults live in ``ChainConfig``)."""
+
+    strategy: Literal["priority", "cost", "speed"]
+    unknown_capability: Literal["last", "skip", "try"]
+    max_cost_tier: Literal["free", "low", "medium", "high"] | None
+    max_price_ratio: float | None
+    allow_downgrade: bool
 
     @classmethod
-    def from_chain(cls, chain: Any) -> Guardrails:
-        return cls(
-            strategy=getattr(chain, "strategy", "priority") or "priority",
-            unknown_capability=getattr(chain, "unknown_capability", "last") or "last",
-            max_cost_tier=getattr(chain, "max_cost_tier", None),
-            max_price_ratio=getattr(chain, "max_price_ratio", None),
-            allow_downgrade=getattr(chain, "allow_downgrade", True),
-        )
+    def from_chain(cls, chain: ChainConfig) -> Guardrails:
+        return cls(chain.strategy, chain.unknown_capability, chain.max_cost_tier, chain.max_price_ratio,
+                   chain.allow_downgrade)
 
 
 SpeedOf = Callable[[str], float | None]  # measured tokens/s for a model id, None when unmeasured

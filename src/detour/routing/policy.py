@@ -34,29 +34,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from detour.health.ladder import backoff
 from detour.protocol.errors import Failure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import ChainConfig
 
 Action: TypeAlias = Literal["retry", "next_key", "switch", "fail", "skip"]
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    on_rate_limit: str = "auto-switch"
-    retry_attempts: int = 3
-    max_retry_wait: float = 10.0
-    on_content_block: str = "fail"
+    """A chain's failure policy, read from its validated config (the defaults live in ``ChainConfig``)."""
+
+    on_rate_limit: Literal["auto-switch", "retry", "wait", "fail"]
+    retry_attempts: int
+    max_retry_wait: float
+    on_content_block: Literal["fail", "switch"]
 
     @classmethod
-    def from_chain(cls, chain: object) -> Settings:
-        return cls(
-            on_rate_limit=getattr(chain, "on_rate_limit", "auto-switch") or "auto-switch",
-            retry_attempts=int(getattr(chain, "retry_attempts", 3)),
-            max_retry_wait=float(getattr(chain, "max_retry_wait", 10.0)),
-            on_content_block=getattr(chain, "on_content_block", "fail") or "fail",
-        )
+    def from_chain(cls, chain: ChainConfig) -> Settings:
+        return cls(chain.on_rate_limit, chain.retry_attempts, chain.max_retry_wait, chain.on_content_block)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,32 +15,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from detour.protocol.errors import Failure
-from detour.protocol.messages import (
-    Accumulator,
-    ErrorEvent,
-    Event,
-    Request,
-    Start,
-    Usage,
-)
+from detour.protocol.messages import Accumulator, ErrorEvent, Event, Start, Usage
 from detour.routing.attempt import Primed, open_primed, prefill_request, pump
 from detour.routing.escalate import BadAnswer, Kept, annotate
 from detour.routing.gate import Diverged, Gate, Hold, Sent
 from detour.routing.keys import Key, scrub
 from detour.routing.plan import Target
-from detour.routing.result import AllFailed, Attempt, Result, cost_of
+from detour.routing.result import AllFailed, Attempt, Result
 from detour.routing.routes import RouteMatch
-from detour.routing.walk import Served, Walk
+from detour.routing.run import Run
+from detour.routing.walk import Served
 from detour.transport import UpstreamError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from detour.router import Router
 
 
 class RouterStream:
@@ -50,11 +41,8 @@ class RouterStream:
     the iteration only if nothing was sent yet; after that, failures arrive as a final ErrorEvent.
     """
 
-    def __init__(self, router: Router, req: Request, *, require: list[str] | None, session: str | None) -> None:
-        self._router = router
-        self._req = req
-        self._require = require
-        self._session = session
+    def __init__(self, start: Callable[[], Awaitable[Run]]) -> None:
+        self._start = start  # plans the run once the health state is loaded
         self._gen: AsyncGenerator[Event, None] | None = None
         self._driver: _Driver | None = None
         self.result: Result | None = None
@@ -101,30 +89,27 @@ class RouterStream:
             await self._gen.aclose()
 
     async def _run(self) -> AsyncGenerator[Event, None]:
-        await self._router.ledger.ensure_loaded()
-        driver = self._driver = _Driver(self._router, self._req, self._require, self._session)
+        driver = self._driver = _Driver(await self._start())
         try:
             async with aclosing(driver.events()) as events:  # closing propagates: the upstream closes now
                 async for event in events:
                     yield event
         finally:
             self.result = driver.result()
-            if self.result is not None and self.result.complete:
-                self._router.book(self.result)
+            if self.result is not None:
+                driver.run.done(self.result)
 
 
 class _Driver:
-    def __init__(self, router: Router, req: Request, require: list[str] | None, session: str | None) -> None:
-        self.router = router
-        self.req = req
-        self.walk: Walk = router._walk(req, require, session)
-        self.esc = router._escalation(self.walk, req)
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.req = run.request
+        self.walk = run.walk
+        self.esc = run.esc
+        self.ledger = run.walk.ledger
         self.sent = Sent()
         self.acc = Accumulator()
         self.original: Failure | None = None
-        self.served: Target | None = None
-        self.key: Key | None = None
-        self.cost: float | None = None
         self.charged: Usage | None = None
         self.upstream_id = ""
 
@@ -167,7 +152,7 @@ class _Driver:
     async def _serve(self, served: Served[Primed]) -> AsyncGenerator[Event | Failure, None]:
         """Deliver one primed attempt; ends with a Failure item if it broke."""
         primed, target = served.value, served.target
-        self.served, self.key = target, served.key
+        self.run.serve(served)
         started = time.perf_counter()
         if not self.sent.started:
             self.sent.started = True
@@ -177,7 +162,7 @@ class _Driver:
         try:
             for event in primed.ready:
                 yield self._deliver(event)
-            async with aclosing(pump(primed, self.router.timeouts)) as events:
+            async with aclosing(pump(primed, self.run.timeouts)) as events:
                 async for event in events:
                     yield self._deliver(event)
         except UpstreamError as err:
@@ -193,26 +178,19 @@ class _Driver:
             yield failure
 
     async def _account(self, target: Target, key: Key, primed: Primed, started: float, failure: Failure | None) -> None:
-        if self.acc.usage is not None and self.acc.usage is not self.charged:
-            self.charged = self.acc.usage  # a segment without its own usage event is not charged twice
-            segment = cost_of(self.acc.usage, target.info)
-            if segment is not None:
-                self.cost = (self.cost or 0.0) + segment
-            await self.router.charge(self.walk.chain, target, key.alias, self.acc.usage, segment)
-        if failure is None:
-            out = self.acc.usage.output_tokens if self.acc.usage else 0
-            gen = time.perf_counter() - started
-            await self.router.ledger.record_speed(target.model_id, primed.first_at - primed.started,
-                                                  out / gen if out and gen > 0 else None)
-            return
-        if isinstance(failure, _DivergedFailure):
+        usage = self.acc.usage if self.acc.usage is not self.charged else None
+        self.charged = self.acc.usage  # a segment without its own usage event is not charged twice
+        ok = failure is None
+        await self.run.account(target, key, usage, seconds=time.perf_counter() - started if ok else None,
+                               ttft=primed.first_at - primed.started)
+        if ok or isinstance(failure, _DivergedFailure):
             return
         self.walk.broke(target, key, failure)
-        await self.router.ledger.cool(f"model:{target.model_id}", failure.kind, reason=failure.message[:200])
+        await self.ledger.cool(f"model:{target.model_id}", failure.kind, reason=failure.message[:200])
 
     def _kept(self, kept: Kept) -> list[Event]:
         """Deliver the answer a check turned down, when no stronger candidate could answer (it was charged)."""
-        self.served, self.key = kept.target, kept.key
+        self.run.serve(kept)
         self.sent.started = True
         out = [self._deliver(Start(kept.response.id, kept.target.model_id))]
         gate = Gate(self.sent)
@@ -220,12 +198,6 @@ class _Driver:
             out += [self._deliver(e) for e in gate.feed(event)]
         self.charged = self.acc.usage
         return out
-
-    async def _charge_bad(self, target: Target, key: Key, usage: Usage) -> None:
-        segment = cost_of(usage, target.info)
-        if segment is not None:
-            self.cost = (self.cost or 0.0) + segment
-        await self.router.charge(self.walk.chain, target, key.alias, usage, segment)
 
     def _deliver(self, event: Event) -> Event:
         if event.kind not in ("start", "usage", "error"):
@@ -244,11 +216,11 @@ class _Driver:
         gate = Gate(self.sent, hold=hold)
         switch = self.walk.settings.on_content_block == "switch"
         try:
-            primed, headers = await open_primed(self.router.transport, target, key, self.req, gate, self.router.timeouts,
+            primed, headers = await open_primed(self.run.transport, target, key, self.req, gate, self.run.timeouts,
                                                 switch_on_block=switch)
         except BadAnswer as bad:
             assert esc is not None
-            await esc.keep(bad, target, key, self._charge_bad)
+            await esc.keep(bad, target, key, self.run.charge_bad)
             raise
         if esc is not None and hold is not None and hold.released in ("size", "time"):
             limit = f"{esc.checks.hold_size} characters" if hold.released == "size" else f"{esc.checks.hold_time:g}s"
@@ -270,7 +242,7 @@ class _Driver:
 
     async def _rescue_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
         """Prefill when the model takes it (or might); replay with hold-back when it does not."""
-        ledger = self.router.ledger
+        ledger = self.ledger
         info = target.info
         switch = self.walk.settings.on_content_block == "switch"
         known_no = (info is not None and info.prefill is False) or "prefill" in ledger.missing(target.model_id)
@@ -279,18 +251,22 @@ class _Driver:
             self.walk.mode = "prefill"
             try:
                 req = prefill_request(self.req, self.sent.text)
-                return await open_primed(self.router.transport, target, key, req, Gate(self.sent, "prefill"), self.router.timeouts,
+                return await open_primed(self.run.transport, target, key, req, Gate(self.sent, "prefill"), self.run.timeouts,
                                          switch_on_block=switch)
             except UpstreamError as err:
                 if err.failure.kind != "bad_request":
                     raise
-                self.walk._record(target, key, "bad_request", started, scrub(err.failure, key))
+                self.walk.record(target, key, "bad_request", started, scrub(err.failure, key))
                 await ledger.learn_missing(target.model_id, "prefill")
         self.walk.mode = "replay"
-        return await open_primed(self.router.transport, target, key, self.req, Gate(self.sent, "replay"), self.router.timeouts,
+        return await open_primed(self.run.transport, target, key, self.req, Gate(self.sent, "replay"), self.run.timeouts,
                                  switch_on_block=switch)
 
     # ------------------------------------------------------------ result
+
+    @property
+    def served(self) -> Target | None:
+        return self.run.served
 
     def result(self) -> Result | None:
         if self.served is None:
@@ -298,20 +274,8 @@ class _Driver:
         response = self.acc.response(allow_incomplete=True)
         response.model = self.served.model_id
         complete = self.sent.finished and self.acc.error is None
-        if self.esc is not None:
-            annotate(self.walk.attempts, self.served.model_id, self.esc.note)
-        return Result(
-            response=response,
-            model=self.served.model_id,
-            attempts=self.walk.attempts,
-            skipped=self.walk.skipped,
-            fallback_reason=self.walk.fallback_reason(self.served.model_id),
-            cost=self.cost,
-            key=self.key.alias if self.key else "",
-            error=None if complete else (self.original or self.acc.error or Failure("stream_broken", "incomplete")),
-            route=self.walk.plan.route,
-            chain=self.walk.chain,
-        )
+        error = None if complete else (self.original or self.acc.error or Failure("stream_broken", "incomplete"))
+        return self.run.result(response, error)
 
 
 class _DivergedFailure(Failure):

@@ -4,36 +4,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from detour.catalog.model import TIER_ORDER, ModelInfo, split_model_id
-from detour.protocol.messages import Request
+from detour.providers import ProviderSpec
 from detour.routing.keys import make_keys
 from detour.routing.plan import Target
 
-CHAIN_ALIASES = frozenset({"", "detour", "default", "auto"})
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import Config
 
 
-def chain_for(config: Any, req: Request) -> tuple[str, Any, list[str]]:
-    """(chain name, ChainConfig, model ids): a named chain, or the request's model then the default chain."""
-    name = req.detour.get("chain")
-    if name:
-        chain = config.chain(name)
-        return name, chain, list(chain.models)
-    if req.model in config.chains:
-        chain = config.chains[req.model]
-        return req.model, chain, list(chain.models)
-    chain = config.model
-    models = list(chain.models)
-    if req.model not in CHAIN_ALIASES and "/" in req.model:
-        models = [req.model] + [m for m in models if m != req.model]
-    return "default", chain, models
+class RoutingCatalog(Protocol):
+    """What routing asks a catalog (``detour.catalog.Catalog`` is one; tests pass small stand-ins)."""
+
+    @property
+    def providers(self) -> Mapping[str, ProviderSpec] | None: ...
+
+    def get(self, model_id: str) -> ModelInfo | None: ...
 
 
 class Targets:
     """Target cache: model id -> Target (None when the provider has no endpoint)."""
 
-    def __init__(self, config: Any, catalog: Any = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Config, catalog: RoutingCatalog | None = None, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.catalog = catalog
         self.env = os.environ if env is None else env
@@ -57,7 +51,7 @@ class Targets:
     def _build_groups(self, model_ids: list[str]) -> tuple[list[list[Target]], list[tuple[str, str]]]:
         groups: list[list[Target]] = []
         skipped: list[tuple[str, str]] = []
-        routes = getattr(self.config, "equivalents", {}) or {}
+        routes = self.config.equivalents
         for model_id in dict.fromkeys(model_ids):
             row = [t for t in [self.get(model_id)] if t is not None]
             row += [t for alt in routes.get(model_id, ()) if (t := self.get(alt, via=model_id)) is not None]
@@ -96,8 +90,8 @@ class Targets:
         )
 
 
-def _from_overrides(config: Any, model_id: str, provider: str, model: str) -> ModelInfo | None:
-    overrides = config.overrides(model_id) if hasattr(config, "overrides") else {}
+def _from_overrides(config: Config, model_id: str, provider: str, model: str) -> ModelInfo | None:
+    overrides = config.overrides(model_id)
     if not overrides:
         return None
     return ModelInfo(id=model_id, provider=provider, model=model).with_overrides(overrides)

@@ -236,7 +236,7 @@ class Walk:
                 value, headers = await call(target, key)
             except UpstreamError as err:
                 failure = scrub(err.failure, key)
-                self._record(target, key, failure.kind, started, failure)
+                self.record(target, key, failure.kind, started, failure)
                 self.shared.windows.observe(target.provider, key.alias, windows(err.headers))
                 decision = decide(failure, retries, self.settings, rand=self.shared.rand)
                 if leases:  # this attempt holds a half-open probe lease
@@ -249,7 +249,7 @@ class Walk:
                     continue
                 return None, failure, decision.action
             notes = tuple(headers.pop(REPAIR_NOTES).split("\n")) if REPAIR_NOTES in headers else ()
-            self._record(target, key, "ok", started, None, notes)
+            self.record(target, key, "ok", started, None, notes)
             for scope in leases:
                 await self.ledger.close(scope)
             await self._observe(target, key, headers)
@@ -351,7 +351,7 @@ class Walk:
             return "primary"
         return f"fallback: {self.fallback_reason(model) or 'unavailable'}"
 
-    def _record(self, target: Target, key: Key, kind: str, started: float, failure: Failure | None,
+    def record(self, target: Target, key: Key, kind: str, started: float, failure: Failure | None,
                 notes: tuple[str, ...] = ()) -> None:
         self.attempts.append(Attempt(
             model=target.model_id,

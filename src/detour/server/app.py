@@ -13,9 +13,10 @@ import orjson
 
 from detour.catalog.model import capability_names
 from detour.protocol.messages import Credential, Request
+from detour.routing import names
 from detour.routing.keys import session_identity
 from detour.routing.sessions import from_headers
-from detour.server import asgi, names
+from detour.server import asgi
 from detour.server.asgi import Receive, Scope, Send
 from detour.server.doors import ANTHROPIC, OPENAI, RESPONSES, Door
 from detour.server.state import GatewayState
@@ -114,7 +115,8 @@ class Gateway:
             req.credential = self._client_credential(headers)
             _check_require(headers, req)
             req.headers = _route_headers(headers, self.state.config)
-            self._target(req)
+            hint = req.detour.get("chain")
+            req.resolved = self.state.router.resolve(req.model, chain=hint if isinstance(hint, str) else None)
         except names.NoModels as exc:
             await self._error(send, door, 503, str(exc), kind="not_found")
             return None
@@ -126,16 +128,6 @@ class Gateway:
             await self._error(send, door, 400, _clean(exc))
             return None
         return req
-
-    def _target(self, req: Request) -> None:
-        st = self.state
-        target = names.resolve(req.model, st.config, st.catalog, st.providers)
-        if target.chain is not None:
-            if target.chain != "default":
-                req.detour.setdefault("chain", target.chain)
-            req.model = "detour"
-        else:
-            req.model = target.model or req.model
 
     async def _run_complete(self, door: Door, req: Request, headers: dict[str, str], send: Send, started: float) -> None:
         from detour.routing.result import AllFailed

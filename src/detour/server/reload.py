@@ -59,8 +59,7 @@ class Reloader:
 
             await adiscover_into(catalog, loaded.config)
         router = self.state.router
-        router.catalog = catalog
-        await router.reload(loaded.config)  # keeps health and connections; ends auth cooldowns
+        await router.reload(loaded.config, catalog)  # keeps health and connections; ends auth cooldowns
         self.state.swap(router, loaded.config, catalog)
         log.info("config reloaded (%s): %s", why, loaded.path or "defaults")
         return True

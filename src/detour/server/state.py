@@ -125,13 +125,15 @@ class GatewayState:
         served = result.model if result is not None else "-"
         self.metrics.request(door, served, status, elapsed, attempts, getattr(result, "cost", None), result)
         self._outcomes(result)
-        routed = result is not None and getattr(result, "route", None) is not None  # a route rule chose the chain
-        chain = (result.chain if routed else "") or req.detour.get("chain") or "default"
-        by_chain = req.model == "detour" or routed
+        resolved = req.resolved
+        routed = result is not None and result.route is not None  # a route rule chose the chain
+        chain = (result.chain if result is not None else "") or (resolved.chain if resolved is not None else "default")
+        explicit = resolved.model if resolved is not None and not routed else None
+        by_chain = explicit is None
         if by_chain:  # only chain requests move a chain's view; an explicit model is not a switch
             self._track(chain, result)
         if session and result is not None:
-            self._track_session(session, chain if by_chain else req.model, req, result, by_chain)
+            self._track_session(session, chain if by_chain else explicit or chain, req, result, by_chain)
         if log.isEnabledFor(logging.INFO):
             error = getattr(result, "error", None)
             log.info("request door=%s model=%s served=%s attempts=%d status=%d latency_ms=%.1f%s",
@@ -188,7 +190,8 @@ class GatewayState:
         that joins during an outage is told, and one on the primary hears nothing until something changes.
         """
         now = time.time()
-        primary = self._primary(chain) if by_chain else req.model
+        explicit = req.resolved.model if req.resolved is not None else None
+        primary = self._primary(chain) if by_chain else explicit
         view = self.sessions.get(session)
         if view is None or view.chain == chain:
             previous = view.model if view is not None else (primary or result.model)
