@@ -31,7 +31,7 @@ from detour.routing.policy import Settings
 from detour.routing.result import AllFailed, Attempt, Result
 from detour.routing.routes import RouteMatch
 from detour.routing.stream import RouterStream
-from detour.routing.targets import RoutingCatalog
+from detour.routing.targets import RoutingCatalog, Targets
 from detour.transport import Transport
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,6 +95,11 @@ class Router:
     @property
     def timeouts(self) -> Timeouts:
         return self._engine.timeouts
+
+    @property
+    def targets(self) -> Targets:
+        """Each model id's endpoint, catalog facts and keys, as the planner sees them."""
+        return self._engine.targets
 
     # ------------------------------------------------------------ the routing decision (no I/O)
 
