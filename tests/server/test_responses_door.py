@@ -486,3 +486,10 @@ def test_anthropic_client_through_a_responses_primary(gateway, fake):
     PARAMS[True].validate_python(body)
     assert body["instructions"] == "be brief" and body["max_output_tokens"] == 500
     assert body["tools"][0]["name"] == "get_weather" and body["store"] is False
+
+
+def test_retrieving_a_stored_response_says_nothing_is_stored(gateway, fake):
+    gw = gateway("oai/gpt-x")
+    with pytest.raises(openai.NotFoundError) as info:
+        client(gw).responses.retrieve("resp_123")
+    assert "stateless and stores no responses" in info.value.message and info.value.body["code"] == "unknown_url"

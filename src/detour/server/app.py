@@ -302,7 +302,10 @@ class Gateway:
 
     async def _not_found(self, scope: Scope, send: Send) -> None:
         door = ANTHROPIC if scope["path"].startswith("/v1/messages") else OPENAI
-        status, body = door.no_route(f"no route {scope['method']} {scope['path']}; detour serves POST "
+        what = f"no route {scope['method']} {scope['path']}"
+        if scope["path"].startswith(("/v1/responses/", "/responses/")):  # retrieve, delete, cancel, input_items
+            what += "; detour is stateless and stores no responses: keep the response you received, and send the whole conversation in `input`"
+        status, body = door.no_route(f"{what}; detour serves POST "
                                      "/v1/chat/completions, POST /v1/messages, POST /v1/responses, GET /v1/models, GET /status")
         await asgi.send_json(send, status, body)
         self.state.observe_refusal("-", 404, f"no route {scope['method']} {scope['path'][:200]}")
