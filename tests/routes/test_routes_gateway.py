@@ -4,10 +4,12 @@ and the x-detour-route header, /status and the usage report say which rule match
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 
 from detour.testing import B
@@ -40,6 +42,19 @@ def oai(gw: Any) -> openai.OpenAI:
 
 def ant(gw: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=gw.url, api_key="unused", max_retries=0)
+
+
+def test_claude_code_background_request_goes_to_the_cheap_chain(make_gateway, fake) -> None:
+    gw = routed(make_gateway, fake)
+    body = json.loads(FIXTURE.read_text())
+    body.update(model="claude-haiku-4-5-20251001", max_tokens=512, stream=False)
+    for key in ("tools", "thinking", "output_config", "context_management"):
+        body.pop(key)
+    resp = httpx.post(gw.url + "/v1/messages", json=body, headers={"x-api-key": "unused", "anthropic-version": "2023-06-01"},
+                      timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["x-detour-route"] == "background -> cheap"
+    assert resp.headers["x-detour-model"] == "oai/cheap-x" and fake.requests[-1].model == "cheap-x"
 
 
 def test_opencode_title_request_is_background(make_gateway, fake) -> None:
