@@ -101,7 +101,7 @@ async def discover_ollama(client: Any, base_url: str = OLLAMA_URL, provider: str
         try:
             r = await client.post(f"{root}/api/show", json={"model": name})
             caps = r.json().get("capabilities") if r.status_code == 200 else None
-        except Exception:  # one model's details failing must not hide the others
+        except Exception:  # noqa: BLE001 - one model's details failing must not hide the others
             caps = None
         if not isinstance(caps, list):
             return _local_info(provider, name)
