@@ -78,7 +78,10 @@ def write(path: Path, data: dict[str, Any]) -> tuple[str | None, str | None]:
     import tomllib
 
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    before = tomllib.loads(old) if old.strip() else {}
+    try:
+        before = tomllib.loads(old) if old.strip() else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not valid TOML: {exc}") from None
     new = render(data, old)
     after = tomllib.loads(new)
     unchanged = {k: v for k, v in before.items() if k not in data}

@@ -56,8 +56,6 @@ def register(app: typer.Typer) -> None:
             fail(f"{target}: {exc}", "fix the file by hand, or run `detour codex` and paste its output")
         except OSError as exc:
             fail(f"cannot write {target}: {exc.strerror or exc}")
-        except Exception as exc:  # noqa: BLE001 - tomlkit's parse errors name the line
-            fail(f"{target} is not valid TOML: {exc}", "fix the file by hand, or run `detour codex` and paste its output")
         was = ", ".join(f"{k} was {v!r}" for k, v in (("model", model), ("model_provider", provider)) if v)
         typer.echo(f"wrote {target}: model_provider {codex.PROVIDER!r} at {data['model_providers']['detour']['base_url']}"
                    f"{' (' + was + ')' if was else ''}")
