@@ -26,6 +26,8 @@ def test_headers_come_first_then_the_body() -> None:
                                       "prompt_cache_key": "pck-1", "user": "u-1"})
     assert session_key(req) == "pck-1"
     assert sessions.from_headers({"x-opencode-session": "ses_9", "session_id": "codex-1"}) == "ses_9"
+    opencode = {"x-session-affinity": "ses_dc40", "x-session-id": "ses_dc40"}  # what OpenCode 1.18.33 sends
+    assert sessions.from_headers(opencode) == "ses_dc40"
     assert sessions.from_headers({"x-detour-session": "mine", "x-claude-code-session-id": "cc"}) == "mine"
     assert session_key(req, sessions.from_headers({"x-claude-code-session-id": "cc-7"})) == "cc-7"
     bare = openai_chat.decode_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})

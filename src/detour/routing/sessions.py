@@ -1,7 +1,8 @@
 """Agent sessions: who a request belongs to, where its session is pinned, and the subscription windows.
 
 **Identity.** The first of: ``x-detour-session`` (the caller's explicit choice), Claude Code's
-``x-claude-code-session-id``, OpenCode's ``x-opencode-session``, Codex's ``session_id`` header, the body's
+``x-claude-code-session-id``, OpenCode's ``x-session-id`` / ``x-session-affinity`` (``x-opencode-session`` for its
+own gateway), Codex's ``session_id`` header, the body's
 ``detour.session``, the ``session_`` part of Anthropic ``metadata.user_id`` (Claude Code), OpenAI
 ``prompt_cache_key``, OpenAI ``user``, else a hash of the system prompt and first user message.
 
@@ -30,7 +31,10 @@ from detour.protocol.errors import Window
 from detour.routing.keys import Key
 from detour.transport import CLIENT_KEY
 
-SESSION_HEADERS = ("x-detour-session", "x-claude-code-session-id", "x-opencode-session", "session_id")
+# OpenCode 1.18.33 sends x-session-id and x-session-affinity (same value) to openai-compatible providers (seen
+# in a fake's request log); x-opencode-session is what it sends to OpenCode's own gateway
+SESSION_HEADERS = ("x-detour-session", "x-claude-code-session-id", "x-session-id", "x-session-affinity",
+                   "x-opencode-session", "session_id")
 MAX_SESSIONS = 10_000
 TURNS_KEPT = 20
 

@@ -360,7 +360,7 @@ def named_session(req: Request, headers: dict[str, str]) -> str | None:
 
 def session_of(headers: dict[str, str]) -> str | None:
     """The session the client's headers name (detour.routing.sessions.from_headers: x-detour-session, Claude
-    Code's x-claude-code-session-id, OpenCode's x-opencode-session, Codex's session_id)."""
+    Code's x-claude-code-session-id, OpenCode's x-session-id, Codex's session_id)."""
     return from_headers(headers)
 
 
