@@ -376,8 +376,8 @@ _GROUPS = (  # (label, substrings of a frame's file): a sample goes to the group
     ("logging", ("logging/",)),
     ("metrics: prometheus_client", ("prometheus_client/",)),
     ("codecs: detour.protocol", ("detour/protocol/",)),
-    ("fallback engine: router/routing/health/transport", ("detour/router", "detour/routing/", "detour/health/",
-                                                          "detour/transport")),
+    ("fallback engine: router/routing/health/upstream", ("detour/router", "detour/routing/", "detour/health/",
+                                                          "detour/upstream")),
     ("gateway app: detour.server", ("detour/server/",)),
     ("asyncio (Python side)", ("asyncio/",)),
 )

@@ -17,8 +17,7 @@ import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
-from typing import Protocol as TypingProtocol
+from typing import Annotated, Any, Literal, Protocol as TypingProtocol, TypeAlias, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -37,7 +36,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from detour.catalog.model import REQUIREMENTS, ModelInfo, UnknownCapability, capability_name, split_model_id
-from detour.providers import BUILTIN_PROVIDERS, Protocol, ProviderSpec, protocol_for_npm
+from detour.protocol.codec import CODECS
+from detour.providers import BUILTIN_PROVIDERS, DEFAULT_PROTOCOL, ProviderSpec, protocol_for_npm
 from detour.units import parse_duration, parse_size
 
 __all__ = [
@@ -108,6 +108,17 @@ def _custom(kind: str, message: str, hint: str) -> PydanticCustomError:
 
 
 # ---------------------------------------------------------------- field types
+
+
+def _known_protocol(name: str) -> str:
+    if name not in CODECS:
+        known = list(CODECS)
+        hint = _did_you_mean(name, known) or f"use one of: {', '.join(known)}"
+        raise _custom("protocol", "expected one of " + ", ".join(map(repr, known)), hint)
+    return name
+
+
+ProtocolName: TypeAlias = Annotated[str, AfterValidator(_known_protocol), Field(json_schema_extra={"enum": list(CODECS)})]
 
 
 def _not_bool(value: Any) -> Any:
@@ -320,7 +331,7 @@ class ModelOverride(_Model):
     speed_tps: Float | None = Field(None, ge=0, examples=_ex(80.0))
     ttft_ms: Float | None = Field(None, ge=0, examples=_ex(400.0))
     # the wire protocol for this model when it differs from its provider's (a Responses-only OpenAI model)
-    protocol: Protocol | None = Field(None, examples=_ex("openai-responses"))
+    protocol: ProtocolName | None = Field(None, examples=_ex("openai-responses"))
 
     @model_validator(mode="before")
     @classmethod
@@ -361,7 +372,7 @@ class ProviderConfig(_Model):
 
     base_url: HttpUrl | None = Field(None, alias="baseURL", examples=_ex("http://127.0.0.1:1234/v1"))
     api_keys: Keys = Field(default_factory=list, alias="apiKey", examples=_ex(["{env:KEY_1}", "{env:KEY_2}"]))
-    protocol: Protocol | None = None
+    protocol: ProtocolName | None = Field(None, examples=_ex("anthropic"))
     headers: dict[str, str] = Field(default_factory=dict, examples=_ex({"X-Title": "detour"}))
     models: dict[str, ModelOverride] = Field(default_factory=dict, examples=_ex({"qwen3-coder": {"tools": True}}))
     options: ProviderOptions = Field(default_factory=ProviderOptions, examples=_ex({"baseURL": "https://example.com/v1"}))
@@ -439,7 +450,7 @@ class Endpoint:
 
     provider: str
     base_url: str
-    protocol: Protocol
+    protocol: str  # a key of CODECS
     api_keys: tuple[str, ...]
     headers: dict[str, str]
     key_env: tuple[str, ...]
@@ -539,7 +550,7 @@ class Config(_Model):
         base_url = next((p.base_url for p in layers if p.base_url), spec.base_url if spec else None)
         if not base_url:
             return None
-        protocol = next((p.protocol for p in layers if p.protocol), spec.protocol if spec else "openai")
+        protocol = next((p.protocol for p in layers if p.protocol), spec.protocol if spec else DEFAULT_PROTOCOL)
         key_env = spec.env if spec else ()
         keys = next((p.api_keys for p in layers if p.api_keys), None)
         if keys is None:

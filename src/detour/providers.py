@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
 
-Protocol: TypeAlias = Literal["openai", "anthropic", "gemini", "openai-responses"]
-PROTOCOLS: tuple[Protocol, ...] = ("openai", "anthropic", "gemini", "openai-responses")
+# the protocol a provider speaks when nothing says otherwise: OpenAI-compatible servers are the rule.
+# Protocol names are the keys of detour.protocol.codec.CODECS; the config validator checks them.
+DEFAULT_PROTOCOL = "openai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,12 +16,12 @@ class ProviderSpec:
     id: str
     name: str
     base_url: str
-    protocol: Protocol = "openai"
+    protocol: str = DEFAULT_PROTOCOL
     env: tuple[str, ...] = ()  # env var names holding the API key, first set one wins
     local: bool = False  # runs on this machine; needs no key
 
 
-def _spec(id: str, name: str, base_url: str, *env: str, protocol: Protocol = "openai", local: bool = False) -> ProviderSpec:
+def _spec(id: str, name: str, base_url: str, *env: str, protocol: str = DEFAULT_PROTOCOL, local: bool = False) -> ProviderSpec:
     return ProviderSpec(id=id, name=name, base_url=base_url, protocol=protocol, env=tuple(env), local=local)
 
 
@@ -52,14 +52,14 @@ BUILTIN_PROVIDERS: dict[str, ProviderSpec] = {
 }
 
 # AI SDK package names (OpenCode's `npm` key) -> wire protocol; anything else speaks OpenAI's.
-NPM_PROTOCOLS: dict[str, Protocol] = {
+NPM_PROTOCOLS: dict[str, str] = {
     "@ai-sdk/anthropic": "anthropic",
     "@ai-sdk/google": "gemini",
 }
 
 
-def protocol_for_npm(npm: str | None) -> Protocol | None:
+def protocol_for_npm(npm: str | None) -> str | None:
     """The wire protocol an OpenCode provider's ``npm`` package implies, or None when unset."""
     if not npm:
         return None
-    return NPM_PROTOCOLS.get(npm, "openai")
+    return NPM_PROTOCOLS.get(npm, DEFAULT_PROTOCOL)

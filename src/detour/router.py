@@ -32,7 +32,7 @@ from detour.routing.result import AllFailed, Attempt, Result
 from detour.routing.routes import RouteMatch
 from detour.routing.stream import RouterStream
 from detour.routing.targets import RoutingCatalog, Targets
-from detour.transport import Transport
+from detour.upstream import Upstream
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour._http import HttpClient
@@ -89,8 +89,8 @@ class Router:
         return self._engine.ledger
 
     @property
-    def transport(self) -> Transport:
-        return self._engine.transport
+    def upstream(self) -> Upstream:
+        return self._engine.upstream
 
     @property
     def timeouts(self) -> Timeouts:
@@ -167,13 +167,13 @@ class Router:
 
     async def _once(self, request: Request, **kwargs: Any) -> Result:
         engine = self._engine
-        shared, engine.transport = engine.transport, Transport(connect_timeout=engine.timeouts.connect)
+        shared, engine.upstream = engine.upstream, Upstream(connect_timeout=engine.timeouts.connect)
         try:
             return await self.chat(request, **kwargs)
         finally:
-            await engine.transport.aclose()
+            await engine.upstream.aclose()
             await engine.ledger.flush()
-            engine.transport = shared
+            engine.upstream = shared
 
     # ------------------------------------------------------------ health and events
 

@@ -24,9 +24,10 @@ from detour._http import (
     RemoteProtocolError,
     bypass,
 )
+from detour.protocol.codec import CODECS
 from detour.protocol.errors import classify_exception
 from detour.testing import B, FakeProvider
-from detour.transport import Transport, UpstreamError, Wire
+from detour.upstream import Upstream, UpstreamError, Wire
 from tests.http.conftest import CHUNKED_HEAD, Conn, chunked, reply
 
 JSON = {"content-type": "application/json"}
@@ -320,9 +321,9 @@ async def test_eof_and_reset_mid_body_are_stream_broken(serve) -> None:
         assert client.connections() == []
 
 
-async def test_fake_provider_faults_through_the_transport() -> None:
+async def test_fake_provider_faults_through_the_upstream_call() -> None:
     async with FakeProvider() as fake:
-        transport = Transport()
+        upstream = Upstream()
         fake.script("cut", B.cut(after=1))
         fake.script("reset", B.reset())
         fake.script("limited", B.rate_limit(retry_after=7))
@@ -331,18 +332,18 @@ async def test_fake_provider_faults_through_the_transport() -> None:
         def wire(model: str) -> Wire:
             return Wire(url, dict(JSON), orjson.dumps({"model": model, "stream": True, "messages": [{"role": "user", "content": "hi"}]}))
 
-        stream = await transport.open_stream("openai", "p", wire("cut"))
+        stream = await upstream.open_stream(CODECS["openai"], "p", wire("cut"))
         with pytest.raises(UpstreamError) as err:
             while not stream.eof:
                 await stream.read(5)
         assert err.value.failure.kind == "stream_broken"
         with pytest.raises(UpstreamError) as err:
-            await transport.open_stream("openai", "p", wire("reset"))
+            await upstream.open_stream(CODECS["openai"], "p", wire("reset"))
         assert (err.value.failure.kind, err.value.failure.scope) == ("connection_lost", "route")
         with pytest.raises(UpstreamError) as err:
-            await transport.open_stream("openai", "p", wire("limited"))
+            await upstream.open_stream(CODECS["openai"], "p", wire("limited"))
         assert err.value.failure.kind == "rate_limited" and err.value.failure.retry_after_s == 7
-        await transport.aclose()
+        await upstream.aclose()
 
 
 async def test_cancelled_request_closes_its_connection(serve) -> None:
@@ -458,7 +459,7 @@ async def test_proxied_request_goes_through_httpx(serve) -> None:
             await client.request("POST", "http://upstream.invalid:8080/v1/chat")
 
 
-async def test_transport_accepts_an_injected_httpx_client() -> None:
+async def test_upstream_accepts_an_injected_httpx_client() -> None:
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -466,10 +467,10 @@ async def test_transport_accepts_an_injected_httpx_client() -> None:
         return httpx.Response(503, json={"error": {"message": "busy"}}, headers={"Retry-After": "3"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
-        transport = Transport(http)
-        assert isinstance(transport.client, HttpxFallback)
+        upstream = Upstream(http)
+        assert isinstance(upstream.client, HttpxFallback)
         with pytest.raises(UpstreamError) as err:
-            await transport.complete("openai", "p", Wire("https://api.example/v1/chat/completions", dict(JSON), b"{}"))
-        await transport.aclose()
+            await upstream.complete(CODECS["openai"], "p", Wire("https://api.example/v1/chat/completions", dict(JSON), b"{}"))
+        await upstream.aclose()
     assert seen == ["https://api.example/v1/chat/completions"]
     assert err.value.failure.kind == "overloaded" and err.value.headers["retry-after"] == "3"

@@ -4,6 +4,7 @@ import pytest
 
 from detour.catalog.model import ModelInfo
 from detour.config import ChainConfig, parse_config
+from detour.protocol.codec import CODECS
 from detour.protocol.errors import Failure
 from detour.protocol.messages import (
     ImagePart,
@@ -39,7 +40,7 @@ def target(model_id: str, **caps: object) -> Target:
     info = ModelInfo(id=model_id, provider=provider, model=model, **caps) if caps else None  # type: ignore[arg-type]
     price = info.blended_price if info else None
     tier = {"free": 0, "low": 1, "medium": 2, "high": 3}.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
-    return Target(model_id, provider, model, "openai", None, info, price=price, tier=tier,
+    return Target(model_id, provider, model, CODECS["openai"], None, info, price=price, tier=tier,
                   url_images=bool(info is None or info.image_url is not False))
 
 

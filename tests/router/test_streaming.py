@@ -189,11 +189,11 @@ async def test_client_disconnect_closes_upstream(fake: FakeProvider, make) -> No
         async for ev in s:
             got.append(ev)
             if ev.kind == "text":
-                conns = router.transport.client.connections()
+                conns = router.upstream.client.connections()
                 assert [c.is_closed() for c in conns] == [False]
                 break
     await asyncio.sleep(0)
-    assert got[-1].kind == "text" and all(c.is_closed() for c in conns) and router.transport.client.connections() == []
+    assert got[-1].kind == "text" and all(c.is_closed() for c in conns) and router.upstream.client.connections() == []
 
 
 async def test_stream_content_filter_before_content_switches(fake: FakeProvider, make) -> None:

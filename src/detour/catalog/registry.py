@@ -19,6 +19,6 @@ def build_registry(catalog_providers: Mapping[str, ProviderRow]) -> dict[str, Pr
     for pid, (name, api, env, npm) in catalog_providers.items():
         if pid in registry or not api or npm != OPENAI_COMPATIBLE_NPM:
             continue
-        registry[pid] = ProviderSpec(id=pid, name=name, base_url=api, protocol="openai", env=env,
+        registry[pid] = ProviderSpec(id=pid, name=name, base_url=api, env=env,
                                      local=pid in LOCAL_PROVIDERS)
     return registry

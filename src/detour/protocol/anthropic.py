@@ -1,9 +1,11 @@
-"""Anthropic Messages codec: the request side (decode/encode) plus re-exports of the response side.
+"""Anthropic Messages codec: request and response bodies, and ``CODEC``, the codec object.
 
     decode_request(body, headers)  Anthropic /v1/messages body -> neutral Request
     encode_request(req, model)     neutral Request -> Anthropic body (pass-through when nothing changed)
+    decode_response(body)          Anthropic Message -> neutral Response
+    encode_response(resp, model)   neutral Response -> Anthropic Message
     request_headers(req)           the `anthropic-beta` header to send upstream
-    decode_response / encode_response / StreamDecoder / StreamEncoder / encode_error  (anthropic_stream)
+    StreamDecoder / StreamEncoder / encode_error  (anthropic_stream, re-exported here)
 
 Block keys with no neutral meaning (``cache_control``, ``citations``...) ride in the part's
 ``provider_details["anthropic"]``; block types with no neutral part ride whole as an empty TextPart
@@ -23,24 +25,34 @@ from ._limits import MAX_TOOLS, is_base64
 from .anthropic_stream import (
     BLOCK,
     RESPONSE_BLOCKS,
+    STOP_TO_FINISH,
     StreamDecoder,
     StreamEncoder,
     block_extras,
-    decode_response,
     decode_text,
+    decode_usage,
     encode_error,
-    encode_response,
+    encode_usage,
+    message_id,
     opaque_part,
+    stop_details,
+    stop_fields,
     string_field,
     tool_input,
 )
 from .anthropic_stream import fail as _fail
+from ._codec import Codec
+from .errors import Failure
+from . import history
+from .history import Prepared, client_signature
 from .messages import (
+    Credential,
     DocumentPart,
     ImagePart,
     Message,
     Part,
     Request,
+    Response,
     ResponseFormat,
     TextPart,
     ThinkingPart,
@@ -839,6 +851,72 @@ def _metadata(req: Request, details: dict[str, Any] | None) -> dict[str, Any] | 
     return out or None
 
 
+# ================================================================ non-streaming bodies
+
+
+def decode_response(body: dict[str, Any]) -> Response:
+    """An Anthropic Message -> neutral Response."""
+    content = body.get("content")
+    if not isinstance(content, list):
+        raise _fail("content", "must be a list")
+    parts: list[Part] = []
+    for i, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise _fail(f"content[{i}]", "must be an object")
+        decoder = RESPONSE_BLOCKS.get(block.get("type", ""))
+        parts.append(decoder(block, f"content[{i}]") if decoder else opaque_part(block))
+    reason = body.get("stop_reason")
+    finish = STOP_TO_FINISH.get(reason or "end_turn", "stop")
+    usage = decode_usage(body.get("usage") or {})
+    return Response(
+        body.get("id", ""),
+        body.get("model", ""),
+        parts,
+        finish,
+        usage,
+        stop_details(body) or {},
+    )
+
+
+def _response_block(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        if part.provider_details and BLOCK in part.provider_details:
+            return part.provider_details[BLOCK]  # type: ignore[no-any-return]
+        extra = (part.provider_details or {}).get("anthropic") or {}
+        return {**extra, "type": "text", "text": part.text}
+    if isinstance(part, ThinkingPart):
+        if part.redacted_data is not None:
+            return {"type": "redacted_thinking", "data": client_signature(part.redacted_data, part.origin, "anthropic")}
+        return {
+            "type": "thinking",
+            "thinking": part.text,
+            "signature": client_signature(part.signature, part.origin, "anthropic") or "",
+        }
+    if isinstance(part, ToolCallPart):
+        return {
+            "type": "tool_use",
+            "id": part.id,
+            "name": part.name,
+            "input": tool_input(part.arguments),
+        }
+    return None  # images/documents cannot appear in an assistant message
+
+
+def encode_response(resp: Response, model: str) -> dict[str, Any]:
+    """Neutral -> an Anthropic Message body. Tool-call ids are kept as they are (no `toolu_` prefix)."""
+    content = [b for b in map(_response_block, resp.content) if b is not None]
+    body: dict[str, Any] = {
+        "id": message_id(resp.id),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+    }
+    body["content"] = content
+    body.update(stop_fields(resp.finish_reason, resp.provider_details))
+    body["usage"] = encode_usage(resp.usage)
+    return body
+
+
 # ================================================================ encode: the body
 
 
@@ -909,3 +987,65 @@ def request_headers(req: Request) -> dict[str, str]:
     """Headers an Anthropic upstream needs for this request: the client's `anthropic-beta` list."""
     beta = req.provider_details.get("anthropic", {}).get("beta")
     return {"anthropic-beta": ",".join(beta)} if beta else {}
+
+
+# ================================================================ the codec object
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+def _betas(req: Request, *, keep_oauth: bool) -> list[str]:
+    beta = [b for b in request_headers(req).get("anthropic-beta", "").split(",") if b.strip()]
+    return beta if keep_oauth else [b for b in beta if not b.strip().startswith("oauth-")]
+
+
+class AnthropicCodec(Codec):
+    """Anthropic Messages (``POST /messages``), ``protocol: anthropic``."""
+
+    name = "anthropic"
+    image_types = IMAGE_MEDIA_TYPES
+    decode_request = staticmethod(decode_request)
+    decode_response = staticmethod(decode_response)
+    stream_decoder = staticmethod(StreamDecoder)
+    encode_error = staticmethod(encode_error)
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/messages"
+
+    def headers(self, secret: str, req: Request) -> dict[str, str]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        beta = _betas(req, keep_oauth=False)  # the client's OAuth marker belongs to its own credential only
+        if beta:
+            headers["anthropic-beta"] = ",".join(beta)
+        if secret:
+            headers["x-api-key"] = secret
+        return headers
+
+    def client_headers(self, credential: Credential, req: Request) -> dict[str, str]:
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        beta = list(dict.fromkeys([*_betas(req, keep_oauth=True), *credential.oauth_beta]))
+        if beta:
+            headers["anthropic-beta"] = ",".join(beta)
+        if credential.scheme == "api-key":
+            headers["x-api-key"] = credential.value
+        else:
+            headers["authorization"] = f"Bearer {credential.value}"
+        return headers
+
+    def image_urls(self, provider: str) -> bool:
+        return True  # the `url` image source
+
+    def prepare(self, req: Request, *, provider: str, model: str) -> Prepared:
+        return history.prepare(req, self.name, "", thinking_on(req))  # thinking off for a foreign open tool loop
+
+    def encode_request(self, req: Request, model: str, *, provider: str) -> dict[str, Any]:
+        return encode_request(req, model)
+
+    def encode_response(self, resp: Response, model: str, req: Request) -> dict[str, Any]:
+        return encode_response(resp, model)
+
+    def stream_encoder(self, req: Request) -> StreamEncoder:
+        return StreamEncoder(req.model)  # Anthropic streams always carry usage
+
+
+CODEC = AnthropicCodec()

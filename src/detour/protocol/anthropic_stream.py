@@ -1,6 +1,7 @@
-"""Anthropic Messages codec: the response side (bodies, SSE streams, error bodies).
+"""Anthropic Messages SSE: the stream decoder and encoder, and the wire pieces bodies share with streams.
 
-Imported through detour.protocol.anthropic; this module exists only to keep each file small.
+The shared pieces (content blocks, usage, stop reasons, error envelopes) live here because the stream
+needs them and ``anthropic.py`` (bodies and the codec object) imports this module, never the reverse.
 Stream indices: Anthropic's block ``index`` is the block's position in the final content, the same
 meaning as the neutral event ``index``, so decoding keeps it; encoding renumbers densely (0, 1, 2...).
 """
@@ -22,7 +23,6 @@ from .messages import (
     Finish,
     FinishReason,
     Part,
-    Response,
     Start,
     TextDelta,
     TextPart,
@@ -196,7 +196,7 @@ def stop_reason(finish: FinishReason, details: dict[str, Any] | None) -> str:
     return FINISH_TO_STOP.get(finish, "end_turn")
 
 
-def _stop_fields(
+def stop_fields(
     finish: FinishReason, details: dict[str, Any] | None
 ) -> dict[str, Any]:
     reason = stop_reason(finish, details)
@@ -212,76 +212,10 @@ def _stop_fields(
     return out
 
 
-# ================================================================ non-streaming bodies
-
-
-def decode_response(body: dict[str, Any]) -> Response:
-    """An Anthropic Message -> neutral Response."""
-    content = body.get("content")
-    if not isinstance(content, list):
-        raise fail("content", "must be a list")
-    parts: list[Part] = []
-    for i, block in enumerate(content):
-        if not isinstance(block, dict):
-            raise fail(f"content[{i}]", "must be an object")
-        decoder = RESPONSE_BLOCKS.get(block.get("type", ""))
-        parts.append(decoder(block, f"content[{i}]") if decoder else opaque_part(block))
-    reason = body.get("stop_reason")
-    finish = STOP_TO_FINISH.get(reason or "end_turn", "stop")
-    usage = decode_usage(body.get("usage") or {})
-    return Response(
-        body.get("id", ""),
-        body.get("model", ""),
-        parts,
-        finish,
-        usage,
-        stop_details(body) or {},
-    )
-
-
 def message_id(response_id: str | None = None) -> str:
     """A fresh ``msg_`` id per answer, whatever the upstream sent: an upstream that repeats its ids (or
     sends none) must not make the client merge separate turns."""
     return "msg_" + uuid.uuid4().hex[:24]
-
-
-def _response_block(part: Part) -> dict[str, Any] | None:
-    if isinstance(part, TextPart):
-        if part.provider_details and BLOCK in part.provider_details:
-            return part.provider_details[BLOCK]  # type: ignore[no-any-return]
-        extra = (part.provider_details or {}).get("anthropic") or {}
-        return {**extra, "type": "text", "text": part.text}
-    if isinstance(part, ThinkingPart):
-        if part.redacted_data is not None:
-            return {"type": "redacted_thinking", "data": client_signature(part.redacted_data, part.origin, "anthropic")}
-        return {
-            "type": "thinking",
-            "thinking": part.text,
-            "signature": client_signature(part.signature, part.origin, "anthropic") or "",
-        }
-    if isinstance(part, ToolCallPart):
-        return {
-            "type": "tool_use",
-            "id": part.id,
-            "name": part.name,
-            "input": tool_input(part.arguments),
-        }
-    return None  # images/documents cannot appear in an assistant message
-
-
-def encode_response(resp: Response, model: str) -> dict[str, Any]:
-    """Neutral -> an Anthropic Message body. Tool-call ids are kept as they are (no `toolu_` prefix)."""
-    content = [b for b in map(_response_block, resp.content) if b is not None]
-    body: dict[str, Any] = {
-        "id": message_id(resp.id),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-    }
-    body["content"] = content
-    body.update(_stop_fields(resp.finish_reason, resp.provider_details))
-    body["usage"] = encode_usage(resp.usage)
-    return body
 
 
 # ================================================================ errors
@@ -646,7 +580,7 @@ class StreamEncoder:
     def _on_finish(self, event: Finish) -> bytes:
         out = self._ensure_started() + self._close_block()
         usage = encode_usage(self._usage)
-        delta = _stop_fields(event.reason, event.provider_details)
+        delta = stop_fields(event.reason, event.provider_details)
         out += _sse({"type": "message_delta", "delta": delta, "usage": usage})
         self._closed = True
         return out + _sse({"type": "message_stop"})

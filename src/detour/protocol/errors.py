@@ -56,7 +56,6 @@ __all__ = [
     "RateState",
     "Scope",
     "Window",
-    "WireProtocol",
     "classify",
     "classify_exception",
     "classify_stream_error",
@@ -84,7 +83,6 @@ ErrorKind: TypeAlias = Literal[
 ]
 # "route" is one model on one key; None on a Failure means "the policy table's default" (routing.policy.SCOPES)
 Scope: TypeAlias = Literal["key", "model", "provider", "route"]
-WireProtocol: TypeAlias = Literal["openai", "anthropic", "gemini"]
 
 TRANSIENT: frozenset[str] = frozenset(
     {"rate_limited", "overloaded", "server_error", "timeout", "unreachable", "connection_lost", "stream_broken"}
@@ -427,9 +425,12 @@ def _on_429(protocol: str, provider: str | None, err: _Err) -> _Decision:
     return "rate_limited", "model"
 
 
+# the codecs whose "exceeded your current quota" means billing (Gemini says it for per-minute limits too)
+_BILLING_QUOTA_SENTENCE = frozenset({"openai", "openai-responses"})
+
+
 def _openai_legacy_quota(protocol: str, provider: str | None, err: _Err) -> bool:
-    # Gemini reuses the same sentence for per-minute limits; only OpenAI means billing by it
-    return protocol == "openai" and provider != "gemini" and err.grpc is None and not err.details
+    return protocol in _BILLING_QUOTA_SENTENCE and provider != "gemini" and err.grpc is None and not err.details
 
 
 def _on_4xx(provider: str | None, status: int, h: Mapping[str, str], err: _Err) -> _Decision:
@@ -613,7 +614,7 @@ def rate_state(headers: Mapping[str, str] | None, *, now: float | None = None) -
 
 
 def classify(
-    protocol: WireProtocol,
+    protocol: str,
     status: int,
     headers: Mapping[str, str] | None,
     body: bytes | str | dict[str, Any] | list[Any] | None,
@@ -671,7 +672,7 @@ def _finish_error(payload: Mapping[str, Any]) -> bool:
 
 
 def classify_stream_error(
-    protocol: WireProtocol, payload: Any, *, provider: str | None = None, now: float | None = None
+    protocol: str, payload: Any, *, provider: str | None = None, now: float | None = None
 ) -> Failure:
     """Classify an error that arrived inside a 200 stream (wire.md §6.7): the payload's own fields decide."""
     return _classify(protocol, 0, {}, _stream_envelope(payload), provider, now)
@@ -725,7 +726,7 @@ def classify_exception(
     exc: BaseException,
     *,
     after_headers: bool = False,
-    protocol: WireProtocol = "openai",
+    protocol: str = "openai",
     provider: str | None = None,
 ) -> Failure:
     """Classify a transport error; ``after_headers`` means the response had started (a broken stream).

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import mimetypes
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
+from ._codec import Codec
 from .errors import Failure
 from .gemini_stream import (
     DUMMY_SIGNATURES,
@@ -32,6 +34,7 @@ from .gemini_stream import (
 )
 from .history import client_signature
 from .messages import (
+    Credential,
     Accumulator,
     DocumentPart,
     ImagePart,
@@ -760,3 +763,43 @@ def decode_error(status: int, body: Any) -> Failure:
     if not isinstance(payload, dict):
         payload = {"error": {"code": status, "message": str(payload)}}
     return failure_from_error(payload, status)
+
+
+# ================================================================ the codec object
+
+
+class GeminiCodec(Codec):
+    """Gemini ``generateContent`` / ``streamGenerateContent``, ``protocol: gemini``."""
+
+    name = "gemini"
+    image_types = IMAGE_MEDIA_TYPES
+    decode_response = staticmethod(decode_response)
+    stream_decoder = staticmethod(StreamDecoder)
+    encode_error = staticmethod(encode_error)
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return request_path(model, stream)
+
+    def headers(self, secret: str, req: Request) -> dict[str, str]:
+        return {"x-goog-api-key": secret} if secret else {}
+
+    def client_headers(self, credential: Credential, req: Request) -> dict[str, str]:
+        return {"x-goog-api-key": credential.value}
+
+    def image_urls(self, provider: str) -> bool:
+        return supports_image_urls()
+
+    def encode_request(self, req: Request, model: str, *, provider: str) -> dict[str, Any]:
+        return encode_request(req, model)
+
+    def decode_request(self, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Request:
+        return decode_request(body, dict(headers) if headers is not None else None)  # model/stream: the URL's
+
+    def encode_response(self, resp: Response, model: str, req: Request) -> dict[str, Any]:
+        return encode_response(resp, model)
+
+    def stream_encoder(self, req: Request) -> StreamEncoder:
+        return StreamEncoder(req.model)  # usageMetadata rides on every chunk
+
+
+CODEC = GeminiCodec()

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from detour.protocol._limits import MAX_TOOLS, is_base64
+from detour.protocol import history
+from detour.protocol._codec import Codec
+from detour.protocol.history import Prepared
 from detour.protocol.messages import (
     DocumentPart,
     FinishReason,
@@ -701,3 +704,45 @@ def encode_response(resp: Response, model: str) -> dict[str, Any]:
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
         "usage": encode_usage(resp.usage),
     }
+
+
+# ================================================================ the codec object
+
+
+def flavor_for(provider: str) -> str:
+    """The dialect a provider id speaks: its own row in ``FLAVORS``, else ``generic``."""
+    return provider if provider in FLAVORS else "generic"
+
+
+class OpenAIChatCodec(Codec):
+    """Chat Completions (``POST /chat/completions``) in every flavour, ``protocol: openai``."""
+
+    name = "openai"
+    decode_request = staticmethod(decode_request)
+    decode_response = staticmethod(decode_response)
+    stream_decoder = staticmethod(StreamDecoder)
+    encode_error = staticmethod(encode_error)
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/chat/completions"
+
+    def headers(self, secret: str, req: Request) -> dict[str, str]:
+        return {"authorization": f"Bearer {secret}"} if secret else {}
+
+    def image_urls(self, provider: str) -> bool:
+        return FLAVORS[flavor_for(provider)].remote_images
+
+    def prepare(self, req: Request, *, provider: str, model: str) -> Prepared:
+        return history.prepare(req, self.name, flavor_for(provider))  # tool-call ids per flavour (Mistral)
+
+    def encode_request(self, req: Request, model: str, *, provider: str) -> dict[str, Any]:
+        return encode_request(req, model, flavor=flavor_for(provider))
+
+    def encode_response(self, resp: Response, model: str, req: Request) -> dict[str, Any]:
+        return encode_response(resp, model)
+
+    def stream_encoder(self, req: Request) -> StreamEncoder:
+        return StreamEncoder(req.model, include_usage=req.include_usage)
+
+
+CODEC = OpenAIChatCodec()

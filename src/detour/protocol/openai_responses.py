@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from detour.protocol._codec import Codec
 from detour.protocol._limits import MAX_TOOLS, is_base64
 from detour.protocol.messages import (
     DocumentPart,
@@ -68,7 +69,6 @@ __all__ = [
     "BUILTIN_TOOLS",
     "ENVELOPE",
     "PD",
-    "RUNS_HOSTED_TOOLS",
     "StreamDecoder",
     "StreamEncoder",
     "decode_request",
@@ -80,7 +80,6 @@ __all__ = [
     "encode_usage",
 ]
 
-RUNS_HOSTED_TOOLS = True  # as an upstream, OpenAI runs its built-in tools itself
 BUILTIN_TOOLS = frozenset({
     "web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11",
     "file_search", "code_interpreter", "computer", "computer_use", "computer_use_preview", "image_generation",
@@ -667,3 +666,34 @@ def encode_response(resp: Response, model: str, req: Request | None = None) -> d
                            incomplete=incomplete)
 
 
+# ================================================================ the codec object
+
+
+class OpenAIResponsesCodec(Codec):
+    """The Responses API (``POST /responses``), ``protocol: openai-responses``."""
+
+    name = "openai-responses"
+    hosted_tools = True  # as an upstream, OpenAI runs its built-in tools itself
+    decode_request = staticmethod(decode_request)
+    encode_response = staticmethod(encode_response)
+    decode_response = staticmethod(decode_response)
+    stream_decoder = staticmethod(StreamDecoder)
+    encode_error = staticmethod(encode_error)
+
+    def path(self, model: str, *, stream: bool) -> str:
+        return "/responses"
+
+    def headers(self, secret: str, req: Request) -> dict[str, str]:
+        return {"authorization": f"Bearer {secret}"} if secret else {}
+
+    def image_urls(self, provider: str) -> bool:
+        return True  # input_image takes an http(s) URL
+
+    def encode_request(self, req: Request, model: str, *, provider: str) -> dict[str, Any]:
+        return encode_request(req, model)
+
+    def stream_encoder(self, req: Request) -> StreamEncoder:
+        return StreamEncoder(req.model, request=req)
+
+
+CODEC = OpenAIResponsesCodec()

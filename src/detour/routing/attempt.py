@@ -20,10 +20,11 @@ from detour.routing.keys import Key
 from detour.routing.needs import input_tokens
 from detour.routing.plan import Target
 from detour.routing.sessions import REPAIR_NOTES
-from detour.transport import (
-    Transport,
+from detour.upstream import (
+    Upstream,
     UpstreamError,
     UpstreamStream,
+    Wire,
     build,
     with_stream,
 )
@@ -71,17 +72,17 @@ class Timeouts:
         return min(base * REASONING_FACTOR if reasoning else base, self.total)
 
 
-def wire_for(target: Target, key: Key, req: Request) -> Any:
+def wire_for(target: Target, key: Key, req: Request) -> Wire:
     ep = target.endpoint
-    return build(target.protocol, ep.base_url, target.provider, target.model, key.secret, req, ep.headers)
+    return build(target.codec, ep.base_url, target.provider, target.model, key.secret, req, ep.headers)
 
 
-async def complete(transport: Transport, target: Target, key: Key, req: Request, timeouts: Timeouts,
+async def complete(upstream: Upstream, target: Target, key: Key, req: Request, timeouts: Timeouts,
                    on_content_block: str) -> tuple[Response, dict[str, str]]:
     wire = wire_for(target, key, with_stream(req, False))
     try:
         async with asyncio.timeout(timeouts.total):
-            response, headers = await transport.complete(target.protocol, target.provider, wire)
+            response, headers = await upstream.complete(target.codec, target.provider, wire)
     except TimeoutError:
         raise UpstreamError(Failure("timeout", f"no response in {timeouts.total:.0f}s")) from None
     if response.finish_reason == "content_filter" and on_content_block == "switch":
@@ -116,7 +117,7 @@ def prefill_request(req: Request, text: str) -> Request:
     return dataclasses.replace(req, messages=messages)
 
 
-async def open_primed(transport: Transport, target: Target, key: Key, req: Request, gate: Gate,
+async def open_primed(upstream: Upstream, target: Target, key: Key, req: Request, gate: Gate,
                       timeouts: Timeouts, *, switch_on_block: bool = False) -> tuple[Primed, dict[str, str]]:
     """Send, then read until the gate lets the first content through. Failures raise UpstreamError."""
     loop = asyncio.get_running_loop()
@@ -126,7 +127,7 @@ async def open_primed(transport: Transport, target: Target, key: Key, req: Reque
     wire = wire_for(target, key, with_stream(req, True))
     try:
         async with asyncio.timeout(first_deadline - loop.time()):
-            stream = await transport.open_stream(target.protocol, target.provider, wire)
+            stream = await upstream.open_stream(target.codec, target.provider, wire)
     except TimeoutError:
         raise UpstreamError(Failure("timeout", "no response headers before the first-token deadline")) from None
     try:

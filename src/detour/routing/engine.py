@@ -33,7 +33,7 @@ from detour.routing.stream import RouterStream
 from detour.routing.targets import RoutingCatalog, Targets
 from detour.routing.walk import Shared, Walk, availability
 from detour.spend import Budgets
-from detour.transport import Transport
+from detour.upstream import Upstream
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour._http import HttpClient
@@ -60,7 +60,7 @@ class Engine:
         self.timeouts = Timeouts.from_config(config.timeouts)
         self.ledger = Ledger(store, clock=clock, rand=rand, bus=EventBus(), probe_ttl=self.timeouts.total)
         self.ledger.spend.budgets = Budgets.from_config(config.budget)
-        self.transport = Transport(http, connect_timeout=self.timeouts.connect)
+        self.upstream = Upstream(http, connect_timeout=self.timeouts.connect)
         self.targets = Targets(config, catalog, env)
         self.keys = KeyPool()
         self.shared = Shared(self.ledger, self.keys, sleep, rand)
@@ -182,7 +182,7 @@ class Engine:
         await self.ledger.ensure_loaded()
         name, plan, settings = self.plan(req, require=require)
         walk = self._walk(req, name, plan, settings, session)
-        return Run(self.resolution_of(req), req, walk, self.transport, self.timeouts, self._escalation(walk, req),
+        return Run(self.resolution_of(req), req, walk, self.upstream, self.timeouts, self._escalation(walk, req),
                    self.book)
 
     def _walk(self, req: Request, name: str, plan: Plan, settings: Settings, session: str | None) -> Walk:
@@ -212,7 +212,7 @@ class Engine:
         return RouterStream(lambda: self.start(req, wanted, session))
 
     async def aclose(self) -> None:
-        await self.transport.aclose()
+        await self.upstream.aclose()
         await self.ledger.flush()
 
 

@@ -21,7 +21,7 @@ from detour.health import HealthEvent
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response
 from detour.routing.checks import Checks
-from detour.transport import UpstreamError
+from detour.upstream import UpstreamError
 
 Charge = Callable[[Any, Any, Any], Awaitable[None]]  # (target, key, usage) -> records the spend
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from detour.catalog.model import CAPABILITIES, TIER_ORDER, ModelInfo
+from detour.protocol.codec import Codec
 from detour.routing.needs import Needs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,7 +25,7 @@ class Target:
     model_id: str  # "provider/model"
     provider: str
     model: str  # the name sent on the wire
-    protocol: str  # "openai" | "anthropic" | "gemini"
+    codec: Codec  # its wire protocol, from CODECS
     endpoint: Any  # detour.config.Endpoint (base_url, api_keys, headers, ...)
     info: ModelInfo | None = None
     via: str | None = None  # set on an equivalent route: the chain entry it stands in for

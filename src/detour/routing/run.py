@@ -19,18 +19,18 @@ from detour.routing.keys import Key
 from detour.routing.plan import Target
 from detour.routing.result import AllFailed, Result, cost_of
 from detour.routing.walk import Served, Walk
-from detour.transport import Transport
+from detour.upstream import Upstream
 
 
 @dataclass(slots=True)
 class Run:
-    """What one request needs to run: what its name resolved to, its walk, the transport, the deadlines and
+    """What one request needs to run: what its name resolved to, its walk, the upstream, the deadlines and
     the answer checks (``esc``, None when the chain has none)."""
 
     resolved: Resolved
     request: Request
     walk: Walk
-    transport: Transport
+    upstream: Upstream
     timeouts: Timeouts
     esc: Escalation | None = None
     book: Callable[[Result], None] | None = None  # counts a served request per route and chain
@@ -44,7 +44,7 @@ class Run:
         esc = self.esc
 
         async def call(target: Target, key: Key) -> tuple[Response, dict[str, str]]:
-            response, headers = await complete(self.transport, target, key, self.request, self.timeouts, on_block)
+            response, headers = await complete(self.upstream, target, key, self.request, self.timeouts, on_block)
             if esc is not None:
                 await esc.inspect(target, key, response, headers, self.charge_bad)
             return response, headers

@@ -29,7 +29,7 @@ from typing import Any
 
 from detour.protocol.errors import Window
 from detour.routing.keys import Key
-from detour.transport import CLIENT_KEY
+from detour.upstream import CLIENT_KEY
 
 # OpenCode 1.18.33 sends x-session-id and x-session-affinity (same value) to openai-compatible providers (seen
 # in a fake's request log); x-opencode-session is what it sends to OpenCode's own gateway

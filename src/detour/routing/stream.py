@@ -31,7 +31,7 @@ from detour.routing.result import AllFailed, Attempt, Result
 from detour.routing.routes import RouteMatch
 from detour.routing.run import Run
 from detour.routing.walk import Served
-from detour.transport import UpstreamError
+from detour.upstream import UpstreamError
 
 
 class RouterStream:
@@ -216,7 +216,7 @@ class _Driver:
         gate = Gate(self.sent, hold=hold)
         switch = self.walk.settings.on_content_block == "switch"
         try:
-            primed, headers = await open_primed(self.run.transport, target, key, self.req, gate, self.run.timeouts,
+            primed, headers = await open_primed(self.run.upstream, target, key, self.req, gate, self.run.timeouts,
                                                 switch_on_block=switch)
         except BadAnswer as bad:
             assert esc is not None
@@ -251,7 +251,7 @@ class _Driver:
             self.walk.mode = "prefill"
             try:
                 req = prefill_request(self.req, self.sent.text)
-                return await open_primed(self.run.transport, target, key, req, Gate(self.sent, "prefill"), self.run.timeouts,
+                return await open_primed(self.run.upstream, target, key, req, Gate(self.sent, "prefill"), self.run.timeouts,
                                          switch_on_block=switch)
             except UpstreamError as err:
                 if err.failure.kind != "bad_request":
@@ -259,7 +259,7 @@ class _Driver:
                 self.walk.record(target, key, "bad_request", started, scrub(err.failure, key))
                 await ledger.learn_missing(target.model_id, "prefill")
         self.walk.mode = "replay"
-        return await open_primed(self.run.transport, target, key, self.req, Gate(self.sent, "replay"), self.run.timeouts,
+        return await open_primed(self.run.upstream, target, key, self.req, Gate(self.sent, "replay"), self.run.timeouts,
                                  switch_on_block=switch)
 
     # ------------------------------------------------------------ result

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from detour.catalog.model import TIER_ORDER, ModelInfo, split_model_id
+from detour.protocol.codec import CODECS
+from detour.protocol.messages import Request
 from detour.providers import ProviderSpec
 from detour.routing.keys import make_keys
 from detour.routing.plan import Target
@@ -67,23 +69,23 @@ class Targets:
         endpoint = self.config.endpoint(provider, providers, self.env) if providers else self.config.endpoint(provider, env=self.env)
         if endpoint is None:
             return None
+        codec = CODECS[_own_protocol(self.config, model_id) or endpoint.protocol]
         info = self.catalog.get(model_id) if self.catalog is not None else None
         if info is None:
             info = _from_overrides(self.config, model_id, provider, model)
         price = info.blended_price if info else None
-        protocol = _own_protocol(self.config, model_id) or endpoint.protocol
         tier = TIER_ORDER.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
         return Target(
             model_id=model_id,
             provider=provider,
             model=model,
-            protocol=protocol,
+            codec=codec,
             endpoint=endpoint,
             info=info,
             via=via,
-            url_images=_url_images(protocol, info),
-            image_types=_image_types(protocol),
-            hosted_tools=_hosted_tools(protocol),
+            url_images=codec.image_urls(provider) and not (info is not None and info.image_url is False),
+            hosted_tools=codec.hosted_tools,
+            image_types=codec.image_types,
             price=price,
             tier=tier,
             keys=make_keys(endpoint.api_keys, _key_env(endpoint, self.env)),
@@ -97,34 +99,10 @@ def _from_overrides(config: Config, model_id: str, provider: str, model: str) ->
     return ModelInfo(id=model_id, provider=provider, model=model).with_overrides(overrides)
 
 
-def _url_images(protocol: str, info: ModelInfo | None) -> bool:
-    if info is not None and info.image_url is False:
-        return False
-    if protocol == "gemini":
-        from detour.transport import codec
-
-        return bool(getattr(codec("gemini"), "supports_image_urls", lambda: False)())
-    return True
-
-
 def _own_protocol(config: Any, model_id: str) -> str | None:
     """A model's own wire protocol from the config (``models: {"gpt-5-pro": {"protocol": "openai-responses"}}``)."""
     overrides = config.overrides(model_id) if hasattr(config, "overrides") else {}
     return overrides.get("protocol")
-
-
-def _hosted_tools(protocol: str) -> bool:
-    from detour.transport import codec
-
-    return bool(getattr(codec(protocol), "RUNS_HOSTED_TOOLS", False))
-
-
-def _image_types(protocol: str) -> frozenset[str] | None:
-    """The image media types the protocol's codec declares it takes (a codec fact), None when it declares none."""
-    from detour.transport import codec
-
-    types = getattr(codec(protocol), "IMAGE_MEDIA_TYPES", None)
-    return frozenset(types) if types is not None else None
 
 
 def _key_env(endpoint: Any, env: Mapping[str, str]) -> str | None:

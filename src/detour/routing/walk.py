@@ -36,7 +36,7 @@ from detour.routing.plan import (
 from detour.routing.policy import Settings, after_probe, capability_for_param, decide
 from detour.routing.result import AllFailed, Attempt, aggregate_status
 from detour.routing.sessions import REPAIR_NOTES, Sessions, Windows
-from detour.transport import CLIENT_KEY, UpstreamError, rate_state, windows
+from detour.upstream import CLIENT_KEY, UpstreamError, rate_state, windows
 
 T = TypeVar("T")
 Call = Callable[[Target, Key], Awaitable[tuple[T, dict[str, str]]]]

@@ -141,7 +141,7 @@ class Gateway:
             log.exception("internal error while routing %s", req.model)
             await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
             return
-        body = orjson.dumps(door.body(result.response, result.model, req))
+        body = orjson.dumps(door.codec.encode_response(result.response, result.model, req))
         await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
         self.state.observe(door.name, req, result, 200, started, named_session(req, headers))
 
@@ -158,7 +158,7 @@ class Gateway:
     async def _stream(self, door: Door, req: Request, headers: dict[str, str], send: Send, started: float) -> None:
         from detour.routing.result import AllFailed
 
-        encoder = door.stream_encoder(req)
+        encoder = door.codec.stream_encoder(req)
         stream = self.state.router.stream(req, require=_require(headers), session=session_of(headers))
         session = named_session(req, headers)
         sent_headers = False

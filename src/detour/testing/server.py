@@ -265,11 +265,9 @@ class FakeProvider:
         body = _loads(req.body)
         wire = _WIRES[protocol]
         model = path_model or str((body or {}).get("model") or "")
-        stream = ":streamGenerateContent" in req.path if protocol == "gemini" else (body or {}).get("stream") is True
+        stream, include_usage = wire.streaming(req.path, body or {})
         rec = Recorded(protocol, req.path, model, req.headers, body or {}, stream, time.time())
         self._record(rec)
-        usage_opt = (body or {}).get("stream_options") if protocol == "openai" else None
-        include_usage = stream and isinstance(usage_opt, dict) and bool(usage_opt.get("include_usage"))
         ctx = Ctx.new(model, stream, include_usage, max(1, len(req.body) // 4))
         if body is None:
             return [error_response(ErrorSpec("status", 400), wire, ctx)]

@@ -2,7 +2,7 @@
 
 Bodies are built by hand from the providers' documented wire formats, never with detour's own codecs, so the codecs can be checked against them.
 Each protocol module (``wire_openai``, ``wire_anthropic``, ``wire_gemini``, ``wire_responses``) exposes the same functions:
-``body``, ``frames``, ``error``, ``error_frame``, ``last_user_text``, ``ends_with_assistant``, plus ``ID_HEADER``
+``body``, ``frames``, ``error``, ``error_frame``, ``last_user_text``, ``ends_with_assistant``, ``streaming``, plus ``ID_HEADER``
 and ``TERMINAL`` (the end-of-stream frame that ``B.no_done()`` drops, or ``None``).
 """
 

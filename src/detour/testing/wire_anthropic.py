@@ -212,3 +212,8 @@ def last_user_text(req: dict[str, Any]) -> str:
 def ends_with_assistant(req: dict[str, Any]) -> bool:
     msgs = req.get("messages") or []
     return bool(msgs) and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant"
+
+
+def streaming(path: str, req: dict[str, Any]) -> tuple[bool, bool]:
+    """(stream, include_usage): ``"stream": true`` streams; there is no usage switch (``message_delta`` has it)."""
+    return req.get("stream") is True, False

@@ -224,3 +224,8 @@ def last_user_text(req: dict[str, Any]) -> str:
 def ends_with_assistant(req: dict[str, Any]) -> bool:
     contents = req.get("contents") or []
     return bool(contents) and isinstance(contents[-1], dict) and contents[-1].get("role") == "model"
+
+
+def streaming(path: str, req: dict[str, Any]) -> tuple[bool, bool]:
+    """(stream, include_usage): the ``:streamGenerateContent`` path streams; the body has no stream switch."""
+    return ":streamGenerateContent" in path, False

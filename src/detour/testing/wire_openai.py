@@ -270,3 +270,10 @@ def ends_with_assistant(req: dict[str, Any]) -> bool:
     msgs = req.get("messages") or []
     return bool(msgs) and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant"
 
+
+
+def streaming(path: str, req: dict[str, Any]) -> tuple[bool, bool]:
+    """(stream, include_usage): ``"stream": true`` streams; usage comes only with ``stream_options.include_usage``."""
+    stream = req.get("stream") is True
+    opts = req.get("stream_options")
+    return stream, stream and isinstance(opts, dict) and bool(opts.get("include_usage"))

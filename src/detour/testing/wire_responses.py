@@ -210,3 +210,8 @@ def last_user_text(req: dict[str, Any]) -> str:
 def ends_with_assistant(req: dict[str, Any]) -> bool:
     items = req.get("input")
     return isinstance(items, list) and bool(items) and isinstance(items[-1], dict) and items[-1].get("role") == "assistant"
+
+
+def streaming(path: str, req: dict[str, Any]) -> tuple[bool, bool]:
+    """(stream, include_usage): ``"stream": true`` streams; ``response.completed`` always carries usage."""
+    return req.get("stream") is True, False

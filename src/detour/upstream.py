@@ -1,9 +1,13 @@
-"""One shared async HTTP client, and the per-protocol URL + auth + codec glue around it.
+"""The upstream call: one neutral request, encoded by its codec, sent over ``detour._http``, decoded back.
 
-The router hands over a neutral Request and a Target; this module encodes it with the right codec,
-sends it, and gives back a neutral Response or a stream of neutral Events. HTTP errors are mapped
-through ``errors.classify`` and exceptions through ``errors.classify_exception`` into ``UpstreamError``.
-Keys go into headers only: never into messages, reprs or logs.
+    build(codec, ...) ── codec.prepare ── codec.path / codec.headers / codec.encode_request ──▶ Wire
+    Upstream.complete(codec, provider, wire) ──▶ Response        (codec.decode_response)
+    Upstream.open_stream(codec, provider, wire) ──▶ UpstreamStream (codec.stream_decoder)
+
+Every protocol detail comes from the ``Codec`` (``detour.protocol.codec``); this module only moves bytes,
+bounds reads in time, and turns HTTP errors (``codec.decode_error``) and exceptions
+(``errors.classify_exception``) into ``UpstreamError``. Keys go into headers only: never into messages,
+reprs or logs.
 
 The client is ``detour._http.HttpClient``, a lean pooled HTTP/1.1 client on asyncio + httptools: httpx
 cost more CPU per request than the gateway's whole budget (bench/bench_routing.py --transport).
@@ -14,9 +18,7 @@ httpx remains the path for proxied hosts (HTTP(S)_PROXY / ALL_PROXY) and for an 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from dataclasses import dataclass
-from types import ModuleType
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -24,18 +26,13 @@ import orjson
 from detour._http import HttpClient, HTTPError, HttpxFallback
 from detour._http import Response as HttpResponse
 from detour.protocol import errors as _errors
-from detour.protocol import history
+from detour.protocol.codec import Codec, StreamDecoder
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Credential, Event, Request, Response
 
-ANTHROPIC_VERSION = "2023-06-01"
-CODECS = {"openai": "detour.protocol.openai_chat", "anthropic": "detour.protocol.anthropic", "gemini": "detour.protocol.gemini",
-          "openai-responses": "detour.protocol.openai_responses"}
-FLAVORS = frozenset({"openai", "deepseek", "groq", "mistral", "ollama", "lmstudio", "openrouter", "xai"})
-
 
 class UpstreamError(Exception):
-    """A failed attempt, already classified. ``after_content`` is set by the router, not here."""
+    """A failed attempt, already classified; ``headers`` are the upstream's (lower-cased), for rate state."""
 
     def __init__(self, failure: Failure, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{failure.kind}: {failure.message}")
@@ -43,106 +40,52 @@ class UpstreamError(Exception):
         self.headers = headers or {}
 
 
-_LOADED: dict[str, ModuleType] = {}
-
-
-def codec(protocol: str) -> ModuleType:
-    mod = _LOADED.get(protocol)
-    if mod is None:  # imported on first use; import_module per request costs more than the lookup
-        mod = _LOADED[protocol] = importlib.import_module(CODECS[protocol])
-    return mod
-
-
-def flavor_for(provider: str) -> str:
-    return provider if provider in FLAVORS else "generic"
-
-
 @dataclass(frozen=True, slots=True)
 class Wire:
-    """Everything needed to put one request on the wire; ``notes``: what history repair changed."""
+    """Everything needed to put one request on the wire; the repr leaves out the headers (keys) and body.
+
+    ``notes``: what the codec's ``prepare`` (history repair) changed, for the attempt to record.
+    """
 
     url: str
-    headers: dict[str, str]
-    body: bytes
+    headers: dict[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
     notes: tuple[str, ...] = ()
 
 
-def build(protocol: str, base_url: str, provider: str, model: str, secret: str, req: Request,
+def build(codec: Codec, base_url: str, provider: str, model: str, secret: str, req: Request,
           extra_headers: dict[str, str] | None = None) -> Wire:
-    """URL + auth headers + encoded body for one protocol, from the history repaired for this target."""
-    mod = codec(protocol)
-    thinking = protocol == "anthropic" and mod.thinking_on(req)
-    prepared = history.prepare(req, protocol, flavor_for(provider), thinking)
+    """URL + headers + encoded body for one attempt, from the history the codec repaired for this target.
+
+    The codec's headers win over configured ones.
+    """
+    prepared = codec.prepare(req, provider=provider, model=model)
     req = prepared.request
-    base = base_url.rstrip("/")
-    headers = {"content-type": "application/json", **(extra_headers or {})}
-    if protocol == "anthropic":
-        body = mod.encode_request(req, model)
-        url = f"{base}/messages"
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-        headers.update(getattr(mod, "request_headers", lambda _r: {})(req))
-        if secret:
-            headers["x-api-key"] = secret
-    elif protocol == "gemini":
-        body = mod.encode_request(req, model)
-        url = base + mod.request_path(model, req.stream)
-        if secret:
-            headers["x-goog-api-key"] = secret
-    elif protocol == "openai-responses":
-        body = mod.encode_request(req, model)
-        url = f"{base}/responses"
-        if secret:
-            headers["authorization"] = f"Bearer {secret}"
+    if secret == CLIENT_KEY:  # the client's own credential, in the form it came
+        if req.credential is None:
+            raise UpstreamError(Failure("auth_failed", 'this provider uses the client\'s credentials (apiKey: "client") '
+                                        "and the request carried none: send Authorization or x-api-key", status=401))
+        extra = {k: v for k, v in (extra_headers or {}).items() if k.lower() not in _AUTH_HEADERS}
+        auth = codec.client_headers(req.credential, req)
     else:
-        body = mod.encode_request(req, model, flavor=flavor_for(provider))
-        url = f"{base}/chat/completions"
-        if secret:
-            headers["authorization"] = f"Bearer {secret}"
-    if secret == CLIENT_KEY:
-        _pass_through(protocol, headers, req.credential)
-    elif "anthropic-beta" in headers:  # the client's OAuth marker belongs to its own credential only
-        kept = [b for b in headers["anthropic-beta"].split(",") if not b.strip().startswith("oauth-")]
-        if kept:
-            headers["anthropic-beta"] = ",".join(kept)
-        else:
-            del headers["anthropic-beta"]
+        extra, auth = extra_headers or {}, codec.headers(secret, req)
+    headers = {"content-type": "application/json", **extra, **auth}
     if req.stream:
         headers["accept"] = "text/event-stream"
-    return Wire(url, headers, orjson.dumps(body), prepared.notes)
+    body = orjson.dumps(codec.encode_request(req, model, provider=provider))
+    return Wire(base_url.rstrip("/") + codec.path(model, stream=req.stream), headers, body, prepared.notes)
 
 
 CLIENT_KEY = "client"  # apiKey: "client": this provider takes the credential the client sent
+_AUTH_HEADERS = frozenset({"x-api-key", "authorization", "x-goog-api-key"})  # "client" is a marker, never a key
 
 
-def _pass_through(protocol: str, headers: dict[str, str], credential: Credential | None) -> None:
-    """The client's own credential, in the form it came (an OAuth bearer token stays a bearer token)."""
-    for name in ("x-api-key", "authorization", "x-goog-api-key"):
-        headers.pop(name, None)  # "client" is a marker, never a key
-    if credential is None:
-        raise UpstreamError(Failure("auth_failed", 'this provider uses the client\'s credentials (apiKey: "client") '
-                                    "and the request carried none: send Authorization or x-api-key", status=401))
-    if protocol == "gemini":
-        headers["x-goog-api-key"] = credential.value
-    elif protocol == "anthropic" and credential.scheme == "api-key":
-        headers["x-api-key"] = credential.value
-    else:
-        headers["authorization"] = f"Bearer {credential.value}"
-    if protocol == "anthropic" and credential.oauth_beta:
-        beta = [b for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
-        headers["anthropic-beta"] = ",".join(dict.fromkeys([*beta, *credential.oauth_beta]))
-
-
-def lower_headers(headers: Any) -> dict[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
-
-
-def _failure_from_status(protocol: str, provider: str, status: int, headers: dict[str, str], raw: bytes) -> Failure:
+def _failure_from_status(codec: Codec, provider: str, status: int, headers: dict[str, str], raw: bytes) -> Failure:
     try:
         body: Any = orjson.loads(raw) if raw else {}
     except orjson.JSONDecodeError:
         body = {"error": {"message": raw[:500].decode("utf-8", "replace")}}
-    wire = "openai" if protocol == "openai-responses" else protocol  # one OpenAI error envelope for both APIs
-    return _errors.classify(wire, status, headers, body, provider=provider)  # type: ignore[arg-type]
+    return codec.decode_error(status, headers, body, provider=provider)
 
 
 def _failure_from_exception(exc: BaseException, *, after_headers: bool) -> Failure:
@@ -165,7 +108,7 @@ def rate_state(headers: dict[str, str]) -> tuple[dict[str, float], dict[str, flo
 _NET_ERRORS = (OSError, HTTPError)
 
 
-class Transport:
+class Upstream:
     """A pooled keep-alive client shared by every request of a Router.
 
     ``client`` may be an ``HttpClient`` (shared, not closed here), an ``httpx.AsyncClient`` (sent through
@@ -185,7 +128,7 @@ class Transport:
         if self._own:
             await self.client.aclose()
 
-    async def complete(self, protocol: str, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
+    async def complete(self, codec: Codec, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
         """Send a non-streaming request; the caller bounds the total time."""
         try:
             resp = await self.client.send("POST", wire.url, headers=wire.headers, body=wire.body)
@@ -198,13 +141,13 @@ class Transport:
             raise UpstreamError(_failure_from_exception(exc, after_headers=True), resp.headers) from None
         headers = resp.headers
         if resp.status >= 400:
-            raise UpstreamError(_failure_from_status(protocol, provider, resp.status, headers, resp.content), headers)
+            raise UpstreamError(_failure_from_status(codec, provider, resp.status, headers, resp.content), headers)
         try:
-            return codec(protocol).decode_response(orjson.loads(resp.content)), headers
+            return codec.decode_response(orjson.loads(resp.content)), headers
         except Exception as exc:  # noqa: BLE001 - an undecodable 200 is a broken upstream, not our crash
             raise UpstreamError(Failure("server_error", f"undecodable response: {exc}", status=resp.status), headers) from None
 
-    async def open_stream(self, protocol: str, provider: str, wire: Wire) -> UpstreamStream:
+    async def open_stream(self, codec: Codec, provider: str, wire: Wire) -> UpstreamStream:
         """Send a streaming request and wait for the status line + headers."""
         try:
             resp = await self.client.send("POST", wire.url, headers=wire.headers, body=wire.body)
@@ -218,14 +161,14 @@ class Transport:
                 raw = b""
             finally:
                 await resp.aclose()
-            raise UpstreamError(_failure_from_status(protocol, provider, resp.status, headers, raw), headers)
-        return UpstreamStream(resp, codec(protocol).StreamDecoder(), headers)
+            raise UpstreamError(_failure_from_status(codec, provider, resp.status, headers, raw), headers)
+        return UpstreamStream(resp, codec.stream_decoder(), headers)
 
 
 class UpstreamStream:
     """An open upstream SSE response: read decoded events chunk by chunk, each read bounded in time."""
 
-    def __init__(self, resp: HttpResponse, decoder: Any, headers: dict[str, str]) -> None:
+    def __init__(self, resp: HttpResponse, decoder: StreamDecoder, headers: dict[str, str]) -> None:
         self._resp = resp
         self._decoder = decoder
         self.headers = headers
@@ -234,11 +177,11 @@ class UpstreamStream:
     @property
     def finished(self) -> bool:
         """The upstream declared the end (finish reason or [DONE]); trailing usage may still come."""
-        return bool(getattr(self._decoder, "done", False))
+        return self._decoder.done
 
     @property
     def data_events(self) -> int:
-        return int(getattr(self._decoder, "data_events", 0))
+        return self._decoder.data_events
 
     async def read(self, timeout: float) -> list[Event]:
         """Events from the next raw chunk ([] for a keep-alive); at EOF the decoder's final events.
