@@ -47,6 +47,9 @@ class Gateway:
         self.routes[("GET", "/")] = self._dashboard
         self.routes[("GET", "/events")] = self._events
         self.routes[("POST", "/reset")] = self._reset
+        for (method, path), handler in list(self.routes.items()):  # HEAD wherever GET answers (Claude Code sends
+            if method == "GET" and path != "/events":           # HEAD / to check the base URL); the server drops
+                self.routes[("HEAD", path)] = handler           # the body. /events is a stream: GET only.
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
