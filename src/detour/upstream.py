@@ -128,6 +128,17 @@ class Upstream:
         if self._own:
             await self.client.aclose()
 
+    async def connect(self, base_url: str) -> None:
+        """Open (and pool) a connection to ``base_url``'s origin without sending anything; raises
+        UpstreamError (classified, e.g. ``unreachable``) when it cannot. A no-op for an httpx client."""
+        connect = getattr(self.client, "connect", None)
+        if connect is None:
+            return
+        try:
+            await connect(base_url)
+        except _NET_ERRORS as exc:
+            raise UpstreamError(_failure_from_exception(exc, after_headers=False)) from None
+
     async def complete(self, codec: Codec, provider: str, wire: Wire) -> tuple[Response, dict[str, str]]:
         """Send a non-streaming request; the caller bounds the total time."""
         try:

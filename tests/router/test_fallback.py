@@ -316,3 +316,72 @@ async def test_stated_cooldowns_are_never_cut_short(fake: FakeProvider, make, cl
     with pytest.raises(AllFailed) as err:  # every cooldown was stated: no request is sent
         await router.chat(request())
     assert err.value.attempts == [] and fake.count("a") == 1 and fake.count("b") == 2
+
+
+# ---------------------------------------------------------------- hedged probes (a black-holed primary)
+
+
+@pytest.fixture
+def black_hole():  # type: ignore[no-untyped-def]
+    """A loopback port whose accept queue is full: a connect's SYN is dropped and it hangs (a black-holed host)."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        c = socket.socket()
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(c)
+    time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}/v1"
+    for c in fillers:
+        c.close()
+    server.close()
+
+
+async def test_a_black_holed_primary_costs_one_connect_wait_not_one_per_probe(fake: FakeProvider, make, clock: Clock,
+                                                                             black_hole: str) -> None:
+    import time
+
+    fake.script("b", B.text("b"))
+    provider = providers(fake)
+    provider["p1"]["baseURL"] = black_hole
+    router = make("p1/a", "p2/b", provider=provider, timeouts={"connect": 1.5})
+    first = await router.chat(request())
+    assert first.model == "p2/b" and [a.kind for a in first.attempts] == ["unreachable", "ok"]
+    assert router.ledger.cooldown("provider:p1").strikes == 1
+
+    clock.t += 60  # the provider cooldown is over: the next request holds the one recovery probe
+    started = time.monotonic()
+    second = await router.chat(request())
+    waited = time.monotonic() - started
+    assert second.model == "p2/b" and [a.model for a in second.attempts] == ["p2/b"]
+    assert ("p1/a", "cooling:probe_in_flight") in second.skipped
+    assert waited < 1.0, f"held {waited:.2f}s: a probe must not hold the request for the 1.5 s connect timeout"
+    third = await router.chat(request())  # the probe is still connecting: skipped at once, no second probe
+    assert third.model == "p2/b" and ("p1/a", "cooling:probe_in_flight") in third.skipped
+
+    await asyncio.gather(*router.shared.background)  # the background connect gives up after timeouts.connect
+    cooled = router.ledger.cooldown("provider:p1")
+    assert (cooled.kind, cooled.strikes) == ("unreachable", 2), "the failed probe starts the next ladder step"
+    assert fake.count("b") == 3
+
+
+async def test_the_only_candidate_is_probed_without_a_hedge(fake: FakeProvider, make, clock: Clock, black_hole: str) -> None:
+    provider = providers(fake)
+    provider["p1"]["baseURL"] = black_hole
+    router = make("p1/a", provider=provider, timeouts={"connect": 0.5})
+    with pytest.raises(AllFailed):
+        await router.chat(request())
+    clock.t += 60
+    with pytest.raises(AllFailed) as err:  # nothing else to serve it: the request waits for its own probe
+        await router.chat(request())
+    assert [a.kind for a in err.value.attempts] == ["unreachable"] and not router.shared.background

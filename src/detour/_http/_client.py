@@ -153,6 +153,19 @@ class HttpClient:
             resp._finish()
         return resp
 
+    async def connect(self, url: str) -> None:
+        """Make sure an idle connection to ``url``'s origin is open, opening one if none is (a connect-only
+        probe: nothing is sent). Raises what a request's connect would; a no-op for proxied hosts."""
+        origin = self._origin(url)
+        if self._proxies.active and self._proxies.proxy_for(origin.scheme, origin.host, origin.port):
+            return
+        pool = self._pools.get(origin.key) or self._pool(origin)
+        if any(c.usable for c in pool.idle):
+            return
+        conn = await pool.acquire()
+        conn.keep_alive = True  # nothing was sent on it: it may carry the next request
+        pool.release(conn)
+
     async def _via_proxy(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                          timeout: float | None) -> Response:
         if self._proxy_client is None:

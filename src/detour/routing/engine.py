@@ -9,6 +9,7 @@ Fallback is composition: the planner (routing.plan), the policy table (routing.p
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import time
@@ -63,7 +64,7 @@ class Engine:
         self.upstream = Upstream(http, connect_timeout=self.timeouts.connect)
         self.targets = Targets(config, catalog, env)
         self.keys = KeyPool()
-        self.shared = Shared(self.ledger, self.keys, sleep, rand)
+        self.shared = Shared(self.ledger, self.keys, sleep, rand, connect=self._connect)
         self._rails: dict[int, tuple[Guardrails, Settings]] = {}
         self._custom_checks: dict[str, tuple[_checks.Check, frozenset[str] | None]] = {}
         self._chain_checks: dict[str, _checks.Checks] = {}
@@ -211,7 +212,14 @@ class Engine:
         wanted = parse_require(require) or None
         return RouterStream(lambda: self.start(req, wanted, session))
 
+    async def _connect(self, target: Target) -> None:
+        """A connect-only probe of a target's endpoint (hedged recovery probes, routing.walk)."""
+        await self.upstream.connect(target.endpoint.base_url)
+
     async def aclose(self) -> None:
+        for task in list(self.shared.background):  # recovery probes still connecting in the background
+            task.cancel()
+        await asyncio.gather(*self.shared.background, return_exceptions=True)
         await self.upstream.aclose()
         await self.ledger.flush()
 

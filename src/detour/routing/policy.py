@@ -23,6 +23,13 @@ connect timeout): the one kind that speaks for the provider, and its first coold
 hang-up after sending (``connection_lost``) is this route's transient: nothing was received, so the request is
 sent once more on a fresh connection, then the next candidate is tried; siblings on the provider stay available.
 
+Hedged probes (``Walk``): a half-open probe first opens its connection; when that is not up within
+``PROBE_HEDGE_S`` (a black-holed host that never answers the SYN) and another candidate remains, the request
+goes on to that candidate at once and the connect continues in the background, bounded by
+``timeouts.connect``, holding the probe lease: a black-holed primary costs one connect timeout when it first
+dies, and ``PROBE_HEDGE_S`` per recovery probe after that. Offline, a short ``timeouts.connect`` (e.g. 1 s) bounds
+that first wait too.
+
 Last resort (``Walk``): when every candidate that can serve a request is cooling and at least one of those
 cooldowns is a guess (no reset time came from the provider: a ladder step, a quota with no window), the walk
 makes one attempt at the guessed candidate whose cooldown ends soonest instead of failing with no attempt;
@@ -43,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from detour.config import ChainConfig
 
 Action: TypeAlias = Literal["retry", "next_key", "switch", "fail", "skip"]
+PROBE_HEDGE_S = 0.3  # how long a recovery probe may hold a request while it connects
 
 
 @dataclass(frozen=True, slots=True)

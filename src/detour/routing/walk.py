@@ -7,6 +7,7 @@ non-streaming send, or opening a stream up to its first content.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from detour.routing.plan import (
     after_context_failure,
     prefer_uncensored,
 )
-from detour.routing.policy import Settings, after_probe, capability_for_param, decide
+from detour.routing.policy import PROBE_HEDGE_S, Settings, after_probe, capability_for_param, decide
 from detour.routing.result import AllFailed, Attempt, aggregate_status
 from detour.routing.sessions import REPAIR_NOTES, Sessions, Windows
 from detour.upstream import CLIENT_KEY, UpstreamError, rate_state, windows
@@ -52,6 +53,9 @@ class Shared:
     rand: Callable[[], float] | None = None
     sessions: Sessions = field(default_factory=Sessions)  # affinity pins and the turns of each session
     windows: Windows = field(default_factory=Windows)  # subscription windows, per provider key
+    # opens a connection to a target without sending (Transport.connect); None: probes are not hedged
+    connect: Callable[[Target], Awaitable[None]] | None = None
+    background: set[asyncio.Task[None]] = field(default_factory=set)  # probes still connecting
 
     def __post_init__(self) -> None:
         self.sessions.clock = self.windows.clock = self.ledger.clock  # one clock: the health ledger's
@@ -116,6 +120,9 @@ class Walk:
             if leases is None:
                 self._skip(target, "cooling:probe_in_flight")
                 continue
+            if leases and self.remaining and not await self._connects(target, leases):
+                self._skip(target, "cooling:probe_in_flight")  # the probe goes on connecting in the background
+                continue
             try:
                 served, failure, action = await self._try_keys(target, leases, call)
             finally:
@@ -135,6 +142,42 @@ class Walk:
             if served is not None:
                 return served
         raise self._all_failed(final)
+
+    # ------------------------------------------------------------ hedged probes (routing.policy)
+
+    async def _connects(self, target: Target, leases: list[str]) -> bool:
+        """A half-open probe first connects, for at most PROBE_HEDGE_S: True to go on with the request.
+
+        When the connection is not up by then (a black-holed host), the request moves on to the next
+        candidate and the connect goes on in the background (bounded by timeouts.connect) holding the probe
+        leases: success leaves a pooled connection for the next probe, failure starts the next cooldown step.
+        """
+        connect = self.shared.connect
+        if connect is None:
+            return True
+        task = asyncio.ensure_future(connect(target))
+        done, _pending = await asyncio.wait({task}, timeout=PROBE_HEDGE_S)
+        if task in done:
+            task.exception()  # a quick failure (refused) repeats at once in the attempt, which records it
+            return True
+        background = asyncio.ensure_future(self._finish_probe(task, target, leases, self.holder))
+        self.shared.background.add(background)
+        background.add_done_callback(self.shared.background.discard)
+        return False
+
+    async def _finish_probe(self, task: asyncio.Future[None], target: Target, leases: list[str], holder: str) -> None:
+        try:
+            await task
+        except UpstreamError as err:
+            failure = err.failure
+            await self.ledger.cool(provider_scope(target.provider) if failure.kind == "unreachable" else
+                                   model_scope(target.model_id), failure.kind, reported=failure.retry_after_s,
+                                   reason=f"probe: {failure.message}"[:200])
+        except Exception as exc:  # noqa: BLE001 - a background probe must never go unobserved
+            await self.ledger.cool(provider_scope(target.provider), "unreachable", reason=f"probe: {exc}"[:200])
+        finally:
+            for scope in leases:
+                await self.ledger.release_probe(scope, holder)
 
     # ------------------------------------------------------------ last resort (routing.policy)
 
