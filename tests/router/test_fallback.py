@@ -369,7 +369,7 @@ async def test_a_black_holed_primary_costs_one_connect_wait_not_one_per_probe(fa
     third = await router.chat(request())  # the probe is still connecting: skipped at once, no second probe
     assert third.model == "p2/b" and ("p1/a", "cooling:probe_in_flight") in third.skipped
 
-    await asyncio.gather(*router.shared.background)  # the background connect gives up after timeouts.connect
+    await asyncio.gather(*router._engine.shared.background)  # the background connect gives up after timeouts.connect
     cooled = router.ledger.cooldown("provider:p1")
     assert (cooled.kind, cooled.strikes) == ("unreachable", 2), "the failed probe starts the next ladder step"
     assert fake.count("b") == 3
@@ -384,4 +384,4 @@ async def test_the_only_candidate_is_probed_without_a_hedge(fake: FakeProvider, 
     clock.t += 60
     with pytest.raises(AllFailed) as err:  # nothing else to serve it: the request waits for its own probe
         await router.chat(request())
-    assert [a.kind for a in err.value.attempts] == ["unreachable"] and not router.shared.background
+    assert [a.kind for a in err.value.attempts] == ["unreachable"] and not router._engine.shared.background
