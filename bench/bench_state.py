@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from detour.health import Ledger, MemoryStore, key_scope, model_scope, provider_scope
-from detour.spend import Budgets
+from detour.health.spend import Budgets
 
 PROVIDERS = ["anthropic", "openai", "google", "deepseek", "groq"]
 MODELS = [f"{p}/model-{i}" for p in PROVIDERS for i in range(4)]

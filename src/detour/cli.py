@@ -1,6 +1,6 @@
 """`detour` command line: typer + rich, loaded lazily so `detour --help` starts fast.
 
-Each command lives in its own module under detour._cli; add one with `_register(app)` below.
+Each command lives in its own module under detour._cli, registered in ``detour._cli.app.build_app``.
 """
 
 from __future__ import annotations
@@ -9,12 +9,6 @@ import sys
 TYPE_CHECKING = False  # no `import typing` on the start-up path of `detour status --line`
 if TYPE_CHECKING:
     from typing import Any
-
-
-def version_line() -> str:
-    from detour import __version__
-
-    return f"detour {__version__}"
 
 
 def build_app() -> Any:
@@ -26,6 +20,8 @@ def build_app() -> Any:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args in (["--version"], ["-V"]):  # answered before typer loads
+        from detour._cli.version import version_line
+
         print(version_line())
         raise SystemExit(0)
     from detour._cli.statusline import fast_main

@@ -35,7 +35,7 @@ async def test_a_cooldown_and_its_end_reach_the_other_ledger(open_store: Any) ->
 
 
 async def test_spend_and_budget_warnings_cross_ledgers(open_store: Any) -> None:
-    from detour.spend import Budgets
+    from detour.health.spend import Budgets
 
     a, b = Ledger(open_store()), Ledger(open_store())
     for ledger in (a, b):

@@ -15,7 +15,7 @@ from detour.health.sqlite import SqliteStore
 from detour.health.store import SpendRow
 from detour.protocol.messages import Message, Request, TextPart
 from detour.router import AllFailed, Router
-from detour.spend import Budgets, SpendBook, charge_rows, summarize
+from detour.health.spend import Budgets, SpendBook, charge_rows, summarize
 from detour.testing import B, FakeProvider
 
 DETOUR = Path(sys.executable).with_name("detour")
@@ -143,7 +143,7 @@ async def test_usage_command_reads_the_store(fake: FakeProvider, tmp_path: Path)
 def test_utc_day_matches_gmtime_at_day_boundaries() -> None:
     import time
 
-    from detour.spend import utc_day
+    from detour.health.spend import utc_day
 
     for ts in (0.0, 86399.999, 86400.0, 1764201599.5, 1764201600.0, 1767225599.999, 1767225600.0, -0.5):
         assert utc_day(ts) == time.strftime("%Y-%m-%d", time.gmtime(ts)), ts

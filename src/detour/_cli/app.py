@@ -6,7 +6,7 @@ import typer
 
 def _print_version(value: bool) -> None:
     if value:
-        from detour.cli import version_line
+        from detour._cli.version import version_line
 
         print(version_line())
         raise typer.Exit()

@@ -91,7 +91,7 @@ def _read(state_cfg: Any, first: str, today: str) -> tuple[list[Any], list[Any],
 
 
 def _report(cfg: Any, rows: list[Any], month_rows: list[Any], first: str, today: str, where: str) -> dict[str, Any]:
-    from detour.spend import Budgets, SpendBook, summarize
+    from detour.health.spend import Budgets, SpendBook, summarize
 
     book = SpendBook(Budgets.from_config(getattr(cfg, "budget", None)))
     book.reset(today, month_rows)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -112,28 +111,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         pass
-
-
-def url_layer(url: str, env: Mapping[str, str] | None = None) -> Layer:
-    """A catalog URL, downloaded into the cache and re-fetched once a day; a stale copy beats no copy."""
-    path = cache_dir(env) / "url" / (hashlib.sha1(url.encode()).hexdigest()[:20] + ".json")
-    fresh = path.exists() and time.time() - path.stat().st_mtime < URL_MAX_AGE_S
-    if not fresh:
-        from detour.catalog.sync import sync_catalog
-
-        try:
-            sync_catalog(url, dest=path, progress=False)
-        except CatalogError:
-            if not path.exists():
-                raise
-    layer = read_layer(path, env)
-    return layer._replace(source=url)
-
-
-def load_source(source: str, *, base: Path | None = None, env: Mapping[str, str] | None = None) -> Layer:
-    if is_url(source):
-        return url_layer(source, env)
-    path = Path(source).expanduser()
-    if base is not None and not path.is_absolute():
-        path = base / path
-    return read_layer(path, env)

@@ -11,7 +11,8 @@ from typing import Any
 from detour.catalog.errors import CatalogError
 from detour.catalog.model import CAPABILITIES, CAPABILITY_ALIASES, ModelInfo, split_model_id
 from detour.catalog.modelsdev import EXTRA_FIELDS, LOCAL_PROVIDERS, ProviderRow, Row, uncensored_default
-from detour.catalog.sources import Layer, cached_catalog_path, load_source
+from detour.catalog.sources import Layer, cached_catalog_path
+from detour.catalog.sync import load_source
 from detour.providers import ProviderSpec
 
 # Friendly spellings accepted in config overrides: the capability vocabulary's aliases plus size names.

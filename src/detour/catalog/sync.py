@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from detour.catalog.errors import CatalogError
-from detour.catalog.sources import DEFAULT_URL, cached_catalog_path
+from detour.catalog.sources import (
+    DEFAULT_URL,
+    URL_MAX_AGE_S,
+    Layer,
+    cache_dir,
+    cached_catalog_path,
+    is_url,
+    parse_bytes,
+    read_layer,
+)
 
 
 @dataclass(slots=True)
@@ -36,7 +47,6 @@ def _read_meta(dest: Path, url: str) -> dict[str, str]:
 
 
 def _validate(raw: bytes, url: str) -> tuple[int, int]:
-    from detour.catalog.sources import parse_bytes
 
     layer = parse_bytes(raw, url)
     if not layer.rows:
@@ -105,3 +115,26 @@ def sync_catalog(url: str = DEFAULT_URL, *, dest: Path | None = None, env: Mappi
 def _short(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:120]
+
+
+def url_layer(url: str, env: Mapping[str, str] | None = None) -> Layer:
+    """A catalog URL, downloaded into the cache and re-fetched once a day; a stale copy beats no copy."""
+    path = cache_dir(env) / "url" / (hashlib.sha1(url.encode()).hexdigest()[:20] + ".json")
+    fresh = path.exists() and time.time() - path.stat().st_mtime < URL_MAX_AGE_S
+    if not fresh:
+        try:
+            sync_catalog(url, dest=path, progress=False)
+        except CatalogError:
+            if not path.exists():
+                raise
+    layer = read_layer(path, env)
+    return layer._replace(source=url)
+
+
+def load_source(source: str, *, base: Path | None = None, env: Mapping[str, str] | None = None) -> Layer:
+    if is_url(source):
+        return url_layer(source, env)
+    path = Path(source).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return read_layer(path, env)

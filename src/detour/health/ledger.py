@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from detour import spend as _spend
+from detour.health import spend as _spend
 from detour.health.events import EventBus, HealthEvent
 from detour.health.ladder import cooldown_seconds
 from detour.health.store import Cooldown, MemoryStore, SharedStore, Speed, StateStore

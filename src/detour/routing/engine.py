@@ -33,7 +33,7 @@ from detour.routing.sessions import arrange
 from detour.routing.stream import RouterStream
 from detour.routing.targets import RoutingCatalog, Targets
 from detour.routing.walk import Shared, Walk, availability
-from detour.spend import Budgets
+from detour.health.spend import Budgets
 from detour.upstream import Upstream
 
 if TYPE_CHECKING:  # pragma: no cover

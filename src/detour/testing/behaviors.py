@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from detour.testing.dialects import LocalServer, dialect
-from detour.testing.wire import Content, ErrorSpec, ToolCall, module
+from detour.testing.wire import Content, ErrorSpec, ToolCall
+from detour.testing.wires import WIRES
 
 FaultKind = Literal["cut", "stall", "malformed", "no_done", "midstream", "slow_first", "pace"]
 _FAULT_TEXT = "The quick brown fox jumps over the lazy dog."
@@ -114,7 +115,7 @@ class Echo(Behavior):
     chunks: int = 5
 
     def resolve(self, req: Recorded) -> Behavior:
-        text = module(req.protocol).last_user_text(req.body) if req.protocol in _LLM else ""
+        text = WIRES[req.protocol].last_user_text(req.body) if req.protocol in _LLM else ""
         return Reply(Content(text=text, chunks=self.chunks))
 
 
@@ -125,7 +126,7 @@ class RejectPrefill(Behavior):
     otherwise: Behavior = field(default_factory=Reply)
 
     def resolve(self, req: Recorded) -> Behavior:
-        if req.protocol in _LLM and module(req.protocol).ends_with_assistant(req.body):
+        if req.protocol in _LLM and WIRES[req.protocol].ends_with_assistant(req.body):
             return Fail(ErrorSpec("reject_prefill"))
         return self.otherwise.resolve(req)
 

@@ -13,15 +13,15 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from detour.testing import discovery, strict, wire_anthropic, wire_gemini, wire_openai, wire_responses
+from detour.testing import discovery, strict
 from detour.testing.behaviors import B, Behavior, Recorded, script_from_spec
 from detour.testing.dialects import LocalServer, dialect
 from detour.testing.discovery import LocalModel
 from detour.testing.http import HttpServer, Request, Step, response
 from detour.testing.render import error_response, plan
 from detour.testing.wire import Ctx, ErrorSpec
+from detour.testing.wires import WIRES
 
-_WIRES = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini, "openai-responses": wire_responses}
 # the GET paths a local server of each kind answers (model listings); any other GET is its 404
 _LISTINGS: dict[str, tuple[str, ...]] = {
     "llama.cpp": ("/v1/models", "/models"), "llama-cpp-python": ("/v1/models",), "vllm": ("/v1/models",),
@@ -263,7 +263,7 @@ class FakeProvider:
 
     def _llm(self, req: Request, protocol: str, path_model: str | None) -> list[Step]:
         body = _loads(req.body)
-        wire = _WIRES[protocol]
+        wire = WIRES[protocol]
         model = path_model or str((body or {}).get("model") or "")
         stream, include_usage = wire.streaming(req.path, body or {})
         rec = Recorded(protocol, req.path, model, req.headers, body or {}, stream, time.time())

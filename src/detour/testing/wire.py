@@ -13,7 +13,6 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import ModuleType
 from typing import Any, Literal, NamedTuple
 
 import orjson
@@ -141,11 +140,3 @@ def text_of(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
-
-
-def module(protocol: str) -> ModuleType:
-    """The wire module for a protocol name."""
-    from detour.testing import wire_anthropic, wire_gemini, wire_openai, wire_responses
-
-    wires = {"openai": wire_openai, "anthropic": wire_anthropic, "gemini": wire_gemini, "openai-responses": wire_responses}
-    return wires[protocol]
