@@ -82,12 +82,12 @@ def _door(door: str, body: dict[str, Any]) -> str:
 def explain(config: Any, catalog: Any, body: dict[str, Any], door: str, headers: dict[str, str]) -> dict[str, Any]:
     """The routing decision for one body, as data (no I/O beyond the catalog already loaded)."""
     from detour.health.store import MemoryStore
-    from detour.protocol import anthropic, openai_chat
+    from detour.protocol.codec import CODECS
     from detour.router import Router
     from detour.routing import routes
     from detour.routing.needs import infer_needs
 
-    codec = anthropic if door == "anthropic" else openai_chat
+    codec = CODECS[door]
     try:
         req = codec.decode_request(body, headers)
     except (ValueError, TypeError, KeyError) as exc:

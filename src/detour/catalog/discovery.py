@@ -42,10 +42,13 @@ def local_servers(config: Any = None, providers: Mapping[str, Any] | None = None
     if config is not None:
         import os
 
+        from detour.protocol import openai_chat
+        from detour.protocol.codec import CODECS
+
         env = os.environ if env is None else env
         for pid in dict.fromkeys([*config.provider, *config.opencode_provider]):
             endpoint = config.endpoint(pid, providers, env)
-            if endpoint is not None and endpoint.local and endpoint.protocol == "openai":
+            if endpoint is not None and endpoint.local and CODECS[endpoint.protocol] is openai_chat.CODEC:
                 out[pid] = endpoint.base_url
     taken = {_root(url) for url in out.values()}
     for pid, spec in providers.items():

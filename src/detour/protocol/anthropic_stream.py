@@ -368,8 +368,8 @@ class StreamDecoder:
             signature, origin = read_signature(block.get("signature") or None, "anthropic")
             out.append(ThinkingDelta(index, block.get("thinking", ""), signature, origin=origin))
         elif kind == "redacted_thinking":
-            data, origin = read_signature(block.get("data", ""), "anthropic")
-            out.append(ThinkingDelta(index, redacted_data=data or "", origin=origin or "anthropic"))
+            redacted, origin = read_signature(block.get("data", ""), "anthropic")
+            out.append(ThinkingDelta(index, redacted_data=redacted or "", origin=origin or "anthropic"))
         elif kind == "tool_use":
             out.append(ToolCallStart(index, block.get("id", ""), block.get("name", "")))
             if block.get("input"):

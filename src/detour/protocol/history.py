@@ -63,12 +63,15 @@ def signer(protocol: str, flavor: str = "") -> str:
     return "openai"  # Responses encrypted reasoning; Chat Completions reasoning is unsigned
 
 
+_BYTES_SIGNATURES = frozenset({"gemini"})  # doors whose thoughtSignature is bytes on the wire (base64 in JSON)
+
+
 def client_signature(signature: str | None, origin: str | None, door: str) -> str | None:
     """The signature a front door shows its client: native ones as they are, foreign ones wrapped."""
     if not signature or origin is None or origin == door:
         return signature
     wrapped = f"{WRAP}{origin}.{signature}"
-    if door == "gemini":  # thoughtSignature is bytes on the wire: the SDKs base64-decode it
+    if door in _BYTES_SIGNATURES:  # the SDKs base64-decode it
         return base64.b64encode(wrapped.encode()).decode()
     return wrapped
 
@@ -78,7 +81,7 @@ def read_signature(signature: str | None, door: str) -> tuple[str | None, str | 
     if not signature:
         return signature, None
     text = signature
-    if door == "gemini":
+    if door in _BYTES_SIGNATURES:
         try:
             raw = base64.b64decode(signature, validate=True)
         except ValueError:
@@ -114,7 +117,7 @@ def prepare(req: Request, protocol: str, flavor: str, thinking_on: bool = False)
     messages, changed = _drop_foreign_reasoning(req.messages, target)
     notes: list[str] = []
     out = req
-    if protocol == "anthropic" and thinking_on:
+    if thinking_on:  # only the Anthropic codec asks: its thinking needs a signed block to open a tool loop
         fixed = _anthropic_open_loop(messages)
         if fixed is not None:
             messages, changed = fixed, True
@@ -190,7 +193,7 @@ def _anthropic_open_loop(messages: list[Message]) -> list[Message] | None:
     if turn is None:
         return None
     first = [p for p in messages[turn[0]].content if not (isinstance(p, ThinkingPart) and not p.text and not p.signature and p.redacted_data is None)]
-    if first and isinstance(first[0], ThinkingPart) and first[0].origin == "anthropic":
+    if first and isinstance(first[0], ThinkingPart) and first[0].origin == signer("anthropic"):
         return None
     out = list(messages)
     for i in turn:
@@ -219,13 +222,8 @@ def _clears_thinking(edit: Any) -> bool:
 
 
 def _id_mapper(protocol: str, flavor: str) -> Any:
-    if protocol == "openai" and flavor in _MISTRAL:
-        return mistral_id
-    if protocol == "openai":
-        return openai_id
-    if protocol == "anthropic":
-        return anthropic_id
-    return None
+    """The tool-call id form a target accepts: by flavour first (Mistral), then by codec name."""
+    return _FLAVOR_IDS.get(flavor) if flavor in _FLAVOR_IDS else _PROTOCOL_IDS.get(protocol)
 
 
 def _digest(value: str, n: int) -> str:
@@ -279,3 +277,7 @@ def _map_ids(messages: list[Message], mapper: Any) -> tuple[list[Message], bool]
             changed = True
             out.append(dataclasses.replace(message, content=parts))
     return out, changed
+
+
+_FLAVOR_IDS = {flavor: mistral_id for flavor in _MISTRAL}  # OpenAI-compatible flavours with their own id form
+_PROTOCOL_IDS = {"openai": openai_id, "anthropic": anthropic_id}  # Gemini and Responses keep ids as they are

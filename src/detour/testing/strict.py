@@ -20,6 +20,7 @@ them real (``trust_signature``, for recorded fixtures).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from detour.testing.wire import ISSUED
@@ -38,13 +39,8 @@ def trust_signature(protocol: str, signature: str) -> None:
 
 
 def check(protocol: str, body: dict[str, Any], model: str) -> Problem | None:
-    if protocol == "anthropic":
-        return anthropic(body)
-    if protocol == "gemini":
-        return gemini(body, model)
-    if protocol == "openai":
-        return openai(body, model)
-    return None  # the Responses fake has its own checks (wire_responses.refuse)
+    found = _CHECKS.get(protocol)  # the Responses fake has its own checks (wire_responses.refuse)
+    return found(body, model) if found is not None else None
 
 
 # ---------------------------------------------------------------- Anthropic
@@ -232,3 +228,10 @@ def _current_turn(contents: list[dict[str, Any]]) -> list[int]:
         if content.get("role") == "model":
             out.append(i)
     return out
+
+
+_CHECKS: dict[str, Callable[[dict[str, Any], str], Problem | None]] = {
+    "anthropic": lambda body, _model: anthropic(body),
+    "gemini": gemini,
+    "openai": openai,
+}
