@@ -125,3 +125,20 @@ def test_doors_round_trip_a_foreign_signature() -> None:
     assert call["thoughtSignature"] == "Z2Vt"
     to_openai = openai_chat.encode_request(history.prepare(back, "openai", "openai").request, "gpt-x")
     assert "Z2Vt" not in str(to_openai)
+
+
+def test_an_unsigned_block_a_client_sent_back_never_reaches_anthropic_raw() -> None:
+    """Claude Code returns another model's reasoning with `signature: ""`; the pass-through must not send it."""
+    body = {"model": "m", "max_tokens": 5, "thinking": {"type": "adaptive"}, "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "t", "signature": "sig-a"},
+                                          {"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "r"}]},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "other model", "signature": ""},
+                                          {"type": "tool_use", "id": "t2", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t2", "content": "r"}]}]}
+    req = anthropic.decode_request(body)
+    sent = anthropic.encode_request(history.prepare(req, "anthropic", "anthropic", thinking_on=True).request, "m")
+    blocks = [b for m in sent["messages"] if m["role"] == "assistant" for b in m["content"]]
+    assert [b.get("signature") for b in blocks if b["type"] == "thinking"] == ["sig-a"]
+    assert sent["thinking"] == {"type": "adaptive"}, "Anthropic started the turn: no downgrade"

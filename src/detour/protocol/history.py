@@ -149,8 +149,8 @@ def _foreign(part: Part, target: str) -> bool:
     if not isinstance(part, ThinkingPart):
         return False
     signed = bool(part.signature) or part.redacted_data is not None
-    if not signed:
-        return target in ("anthropic", "gemini") and not part.text  # an empty unsigned block carries nothing
+    if not signed:  # Anthropic and Gemini take no reasoning they did not sign (an empty signature included)
+        return target in ("anthropic", "gemini")
     return part.origin != target
 
 

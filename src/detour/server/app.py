@@ -144,7 +144,7 @@ class Gateway:
             log.exception("internal error while routing %s", req.model)
             await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
             return
-        body = orjson.dumps(door.codec.encode_response(result.response, result.model, req))
+        body = orjson.dumps(door.codec.encode_response(result.response, shown_model(door, result.model, req), req))
         await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
         self.state.observe(door.name, req, result, 200, started, named_session(req, headers))
 
@@ -170,7 +170,7 @@ class Gateway:
             async with stream as s:
                 async for event in s:
                     if not sent_headers:
-                        encoder.model = s.model
+                        encoder.model = shown_model(door, s.model, req)
                         await asgi.start_stream(send, _served_headers(s))
                         sent_headers = True
                     if event.kind == "error":
@@ -352,6 +352,16 @@ class Gateway:
     async def _error(self, send: Send, door: Door, status: int, message: str, *, kind: str | None = None) -> None:
         status, body = door.error(status, message, kind=kind)
         await asgi.send_json(send, status, body)
+
+
+def shown_model(door: Door, served: str, req: Request) -> str:
+    """The model a response body names: the served ``provider/model`` id, except on the Anthropic door when it
+    is the very model the client asked for by its own name (``claude-opus-4-8`` served as ``ant/claude-opus-4-8``):
+    then that name. Claude Code strips the thinking blocks of every turn whose model differs from the one it
+    requested, which would disable thinking mid tool loop on each step. ``x-detour-model`` always has the id."""
+    if door is ANTHROPIC and served.partition("/")[2] == req.model:
+        return req.model
+    return served
 
 
 def named_session(req: Request, headers: dict[str, str]) -> str | None:
