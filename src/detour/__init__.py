@@ -18,7 +18,8 @@ _EXPORTS = {
     "complete": "detour.router",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "smart_model_select", "Requirements", "Selection", "load_config", "Router", "complete"]
+assert __all__[1:] == list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour.config import load_config

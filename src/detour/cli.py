@@ -6,6 +6,7 @@ Each command lives in its own module under detour._cli, registered in ``detour._
 from __future__ import annotations
 
 import sys
+
 TYPE_CHECKING = False  # no `import typing` on the start-up path of `detour status --line`
 if TYPE_CHECKING:
     from typing import Any
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
-    except Exception as exc:  # the last guard: one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - the last guard: one line, never a traceback
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("  hint: this is a bug in detour; please report it with the command you ran", file=sys.stderr)
         raise SystemExit(2) from None

@@ -17,7 +17,8 @@ import types
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol as TypingProtocol, TypeAlias, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeAlias, Union, get_args, get_origin
+from typing import Protocol as TypingProtocol
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -964,7 +965,8 @@ def load_config(
 
 
 class CatalogLike(TypingProtocol):
-    providers: Mapping[str, ProviderSpec]
+    @property
+    def providers(self) -> Mapping[str, ProviderSpec]: ...
 
     def get(self, model_id: str) -> ModelInfo | None: ...
 
@@ -999,7 +1001,7 @@ def check_config(loaded: LoadedConfig, catalog: CatalogLike, *, env: Mapping[str
         info = catalog.get(model_id)
         if endpoint is None:
             guess = _did_you_mean(provider, list(providers))
-            hint = (guess + " or " if guess else "") + f'configure it: "provider": {{"{provider}": {{"baseURL": "https://..."}}}}'
+            hint: str | None = (guess + " or " if guess else "") + f'configure it: "provider": {{"{provider}": {{"baseURL": "https://..."}}}}'
             issues.append(_issue(path, f"{model_id!r}: unknown provider {provider!r} with no baseURL", hint, source))
             continue
         if info is None or not info.known:

@@ -48,7 +48,7 @@ async def fetch_status(url: str, timeout: float = STATUS_TIMEOUT) -> dict[str, A
         async with httpx.AsyncClient(timeout=timeout) as client:
             resp = await client.get(f"{url}/status", headers=gateway_headers())
     except httpx.HTTPError as exc:
-        raise GatewayUnreachable(f"the detour gateway at {url} is not reachable ({exc or type(exc).__name__}); "
+        raise GatewayUnreachable(f"the detour gateway at {url} is not reachable ({str(exc) or type(exc).__name__}); "
                                  f"start it with `detour serve`, or point `detour mcp --url` at it") from None
     if resp.status_code == 401:
         raise GatewayUnreachable(f"the detour gateway at {url} refused the API key; "
@@ -147,10 +147,9 @@ def build_server(tools: DetourTools) -> MCPServer:
 
 def load_tools(url: str | None, config: str | None, catalog: str | None) -> DetourTools:
     """Raises ConfigError / CatalogError for the caller to report."""
+    from detour.catalog.discovery import discover_into
     from detour.catalog.store import load_catalog
     from detour.config import load_config
-
-    from detour.catalog.discovery import discover_into
 
     loaded = load_config(config)
     cat = load_catalog(loaded, catalog=catalog, env=os.environ)

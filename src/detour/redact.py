@@ -39,7 +39,7 @@ def config_secrets(config: object, env: dict[str, str] | None = None) -> list[st
     import os
 
     env = dict(os.environ if env is None else env)
-    out = list(getattr(config.server, "api_keys", []))  # type: ignore[attr-defined]
+    out = list(getattr(config.server, "api_keys", []))  # type: ignore[attr-defined]  # config is duck-typed here (a Config or a test stand-in)
     for provider in getattr(config, "provider", {}).values():
         out += provider.api_keys
     out += [value for name, value in env.items() if name.endswith(("_API_KEY", "_TOKEN", "_SECRET"))]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from detour.config import Config, LoadedConfig
 from detour.health import HealthEvent, Ledger, StateStore
-from detour.protocol.messages import Message, Request, Resolved, TextPart
+from detour.protocol.messages import Message, Request, Resolved
 from detour.routing.attempt import Timeouts
 from detour.routing.checks import Check, Checks
 from detour.routing.engine import Engine
@@ -201,7 +201,9 @@ class Router:
     async def aclose(self) -> None:
         await self._engine.aclose()
         if self._own_store:
-            await self.ledger.store.aclose()  # type: ignore[attr-defined]
+            close = getattr(self.ledger.store, "aclose", None)  # a MemoryStore has nothing to close
+            if close is not None:
+                await close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -236,14 +238,13 @@ def _load_catalog(config: Config) -> RoutingCatalog | None:
 
 
 def _messages(messages: list[dict[str, Any]] | list[Message], model: str) -> Request:
-    if messages and isinstance(messages[0], Message):
-        return Request(model=model, messages=list(messages))  # type: ignore[arg-type]
-    try:
-        from detour.protocol import openai_chat
+    neutral = [m for m in messages if isinstance(m, Message)]
+    if messages and len(neutral) == len(messages):
+        return Request(model=model, messages=neutral)
+    from detour.protocol import openai_chat  # chat-completions dicts: the OpenAI door's own reading
 
-        return openai_chat.decode_request({"model": model, "messages": messages})
-    except ImportError:  # pragma: no cover - the codec ships with detour
-        return Request(model=model, messages=[Message(m["role"], [TextPart(str(m["content"]))]) for m in messages])  # type: ignore[index]
+    request: Request = openai_chat.decode_request({"model": model, "messages": messages})
+    return request
 
 
 async def acomplete(messages: list[dict[str, Any]] | list[Message], model: str = "detour", *,

@@ -11,13 +11,14 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 from detour.catalog.model import (
     CAPABILITIES,
     TIER_LIMITS,
     TIER_ORDER,
     ModelInfo,
+    Tier,
     capability_names,
     tier_for,
 )
@@ -223,14 +224,14 @@ class _Index:
 
 def _order(values: Sequence[float | None], *, descending: bool) -> list[int]:
     """Stable order by value, unknown last, ties by position."""
-    known = [i for i, v in enumerate(values) if v is not None]
-    known.sort(key=lambda i: -values[i] if descending else values[i])  # type: ignore[operator]
-    return known + [i for i, v in enumerate(values) if v is None]
+    known = [(i, v) for i, v in enumerate(values) if v is not None]
+    known.sort(key=lambda p: -p[1] if descending else p[1])
+    return [i for i, _v in known] + [i for i, v in enumerate(values) if v is None]
 
 
 def _index(catalog: Catalog) -> _Index:
     idx = catalog._selection_index
-    if idx is None or idx.n != len(catalog.models):
+    if not isinstance(idx, _Index) or idx.n != len(catalog.models):
         idx = catalog._selection_index = _Index(catalog)
     return idx
 
@@ -249,7 +250,7 @@ def _select_all(idx: _Index, req: Requirements, prefer: str, limit: int | None, 
         ok &= idx.price.passing(req.max_price) | ~idx.price.known
         unknown_checks.append(("price: unknown", idx.all & ~idx.price.known))
     if req.max_tier is not None and req.max_tier != "high":
-        ok &= idx.price.passing(idx.tier_limit[req.max_tier]) | ~idx.price.known
+        ok &= idx.price.passing(idx.tier_limit[cast(Tier, req.max_tier)]) | ~idx.price.known
     if req.max_tier is not None:
         unknown_checks.append(("tier: unknown", idx.all & ~idx.price.known))
     if req.allow_providers is not None:

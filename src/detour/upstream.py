@@ -28,7 +28,7 @@ from detour._http import Response as HttpResponse
 from detour.protocol import errors as _errors
 from detour.protocol.codec import Codec, StreamDecoder
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Credential, Event, Request, Response
+from detour.protocol.messages import Event, Request, Response
 
 
 class UpstreamError(Exception):

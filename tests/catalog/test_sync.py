@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from catalog_loopback import free_port, serve
 
 from detour.catalog.errors import CatalogError
 from detour.catalog.sources import cached_catalog_path
-from detour.catalog.sync import sync_catalog
 from detour.catalog.store import load_catalog
-from catalog_loopback import free_port, serve
+from detour.catalog.sync import sync_catalog
 
 
 def _server(body: bytes, *, etag: str = '"v1"', declared: int | None = None, status: int = 200):

@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detour.config import ConfigError, LoadedConfig, parse_config
 from detour.testing import B, FakeProvider

@@ -55,7 +55,7 @@ class Gateway:
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def start(self) -> "Gateway":
+    def start(self) -> Gateway:
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:

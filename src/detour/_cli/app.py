@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+
 def _print_version(value: bool) -> None:
     if value:
         from detour._cli.version import version_line
@@ -13,9 +14,7 @@ def _print_version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
-    from detour._cli import catalog_cmd, check, claude_cmd, codex_cmd, demo, mcp_cmd, models, opencode_cmd, serve
-    from detour._cli import status
-    from detour._cli import route_cmd, usage
+    from detour._cli import catalog_cmd, check, claude_cmd, codex_cmd, demo, mcp_cmd, models, opencode_cmd, route_cmd, serve, status, usage
     from detour._cli.common import CATALOG_HELP, CONFIG_HELP, State
 
     app = typer.Typer(name="detour", help="LLM fallback with capability matching: library, gateway and CLI.",

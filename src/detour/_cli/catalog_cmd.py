@@ -66,5 +66,5 @@ def register(app: typer.Typer) -> None:
         lines.append(("tier", info.tier or "?"))
         lines += [(k.replace("_", " "), str(v)) for k, v in info.extra.items()]
         width = max(len(k) for k, _ in lines)
-        for key, value in lines:
-            typer.echo(f"{key:<{width}}  {value}")
+        for key, shown in lines:
+            typer.echo(f"{key:<{width}}  {shown}")

@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         chain = configured_chain(loaded) if loaded is not None else []
         if not all_models and not chain:
             fail("no model chain configured", "add model.primary/fallback to detour.json, or pass --all")
-        picks = smart_model_select(req, candidates="all" if all_models else chain, prefer=prefer,  # type: ignore[arg-type]
+        picks = smart_model_select(req, candidates="all" if all_models else chain, prefer=prefer,  # type: ignore[arg-type]  # candidates is a list of ids or 'all'; typer hands a list
                                    limit=limit, explain=explain, catalog=cat)
         if json_out:
             print_json([{**s.info.record(), "score": round(s.score, 3), "reasons": s.reasons,

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         request: str = typer.Option(..., "--explain", help="A request body (JSON) as a client would send it.",
                                      metavar="REQUEST.json"),
         door: str = typer.Option("auto", "--door", help=DOOR_HELP, metavar="openai|anthropic|auto"),
-        header: list[str] | None = typer.Option(None, "--header", "-H", help="A request header, 'name: value' (repeatable).",  # noqa: B008
+        header: list[str] | None = typer.Option(None, "--header", "-H", help="A request header, 'name: value' (repeatable).",
                                          metavar="NAME:VALUE"),
         json_out: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
         config: str | None = typer.Option(None, "--config", help=CONFIG_HELP, metavar="PATH"),

@@ -47,7 +47,7 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio.Transport is declared BaseTransport by Protocol.connection_made
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)

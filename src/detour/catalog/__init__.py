@@ -14,7 +14,9 @@ _LAZY = {
     "discover_local": "detour.catalog.discovery",
 }
 
-__all__ = ["CAPABILITIES", "TIER_LIMITS", "ModelInfo", "Tier", "split_model_id", "tier_for", *_LAZY]
+__all__ = ["CAPABILITIES", "TIER_LIMITS", "ModelInfo", "Tier", "split_model_id", "tier_for",
+           "Catalog", "load_catalog", "CatalogError", "sync_catalog", "discover_local"]
+assert set(__all__) >= set(_LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
     from detour.catalog.discovery import discover_local

@@ -12,7 +12,7 @@ T, F, U = True, False, None
 BuiltinRow = tuple[str, str, "bool | None", "bool | None", "bool | None", "bool | None", "bool | None",
                    "bool | None", int, int, float, float]
 
-BUILTIN_MODELS: tuple[tuple, ...] = (
+BUILTIN_MODELS: tuple[BuiltinRow, ...] = (
     # Anthropic: extended thinking takes a token budget on every 4.x model.
     ("anthropic/claude-sonnet-4-20250514", "Claude Sonnet 4", T, T, T, T, T, U, 200_000, 64_000, 3.0, 15.0),
     ("anthropic/claude-sonnet-4-0", "Claude Sonnet 4 (alias)", T, T, T, T, T, U, 200_000, 64_000, 3.0, 15.0),

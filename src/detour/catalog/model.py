@@ -110,7 +110,8 @@ class ModelInfo:
     def has(self, capability: str) -> bool | None:
         """What this model can do, as every decision reads it (planning, selection, listings): the catalog's
         value with config declarations on top (``Catalog.info``); None is unknown, never silently true."""
-        return getattr(self, capability)
+        value: bool | None = getattr(self, capability)
+        return value
 
     def with_overrides(self, overrides: dict[str, Any]) -> ModelInfo:
         names = {f.name for f in fields(self)}

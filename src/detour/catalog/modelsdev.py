@@ -73,8 +73,8 @@ def model_row(provider: str, model_id: str, m: dict[str, Any], local: frozenset[
     image = pdf = None
     if isinstance(inputs, list):
         image, pdf = "image" in inputs, "pdf" in inputs
-    limit = m.get("limit") if isinstance(m.get("limit"), dict) else {}
-    cost = m.get("cost") if isinstance(m.get("cost"), dict) else {}
+    limit: dict[str, Any] = m["limit"] if isinstance(m.get("limit"), dict) else {}
+    cost: dict[str, Any] = m["cost"] if isinstance(m.get("cost"), dict) else {}
     reasoning = _bool(m.get("reasoning"))
     extras = tuple(m.get(k) if isinstance(m.get(k), (str, bool)) else None for k in EXTRA_FIELDS)
     return (

@@ -190,7 +190,7 @@ def _build(layers: list[Layer]) -> tuple[dict[str, ModelInfo], dict[str, Provide
     for mid, row in merged.items():
         extras = row[-1]
         extra = {k: v for k, v in zip(EXTRA_FIELDS, extras) if v is not None} if any(extras) else {}
-        models[mid] = ModelInfo(*row[:-1], extra=extra)
+        models[mid] = ModelInfo(*row[:-1], extra=extra)  # type: ignore[misc]  # a Row is ModelInfo's fields before extra
     for mid, flag in moderation.items():
         info = models.get(mid)
         if info is not None:

@@ -141,7 +141,8 @@ class Resilient:
         return self._version
 
     async def load_cooldowns(self) -> list[Cooldown]:
-        return await self._call("load_cooldowns")
+        found: list[Cooldown] = await self._call("load_cooldowns")
+        return found
 
     async def put_cooldown(self, cooldown: Cooldown) -> None:
         await self._call("put_cooldown", cooldown)
@@ -159,25 +160,29 @@ class Resilient:
         await self._call("put_speed", speed)
 
     async def load_speeds(self) -> list[Speed]:
-        return await self._call("load_speeds")
+        found: list[Speed] = await self._call("load_speeds")
+        return found
 
     async def put_fact(self, key: str, value: Any) -> None:
         await self._call("put_fact", key, value)
 
     async def load_facts(self) -> dict[str, Any]:
-        return await self._call("load_facts")
+        found: dict[str, Any] = await self._call("load_facts")
+        return found
 
     async def add_event(self, event: dict[str, Any]) -> None:
         await self._call("add_event", event)
 
     async def recent_events(self, limit: int = 50) -> list[dict[str, Any]]:
-        return await self._call("recent_events", limit)
+        found: list[dict[str, Any]] = await self._call("recent_events", limit)
+        return found
 
     async def add_spend(self, rows: list[SpendRow]) -> None:
         await self._call("add_spend", rows)
 
     async def load_spend(self, since: str, until: str = "9999-12-31", dims: tuple[str, ...] = ()) -> list[SpendRow]:
-        return await self._call("load_spend", since, until, dims)
+        found: list[SpendRow] = await self._call("load_spend", since, until, dims)
+        return found
 
     def status(self) -> dict[str, Any]:
         info = dict(self.remote.status())

@@ -53,4 +53,4 @@ def cooldown_seconds(
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 8.0, rand: Callable[[], float] = random.random) -> float:
     """Capped exponential backoff with full jitter, for retries on the same route (attempt >= 1)."""
-    return rand() * min(cap, base * (2 ** (attempt - 1)))
+    return float(rand() * min(cap, base * (2 ** (attempt - 1))))

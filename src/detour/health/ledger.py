@@ -19,7 +19,7 @@ from typing import Any
 from detour.health import spend as _spend
 from detour.health.events import EventBus, HealthEvent
 from detour.health.ladder import cooldown_seconds
-from detour.health.store import Cooldown, MemoryStore, SharedStore, Speed, StateStore
+from detour.health.store import Cooldown, MemoryStore, SharedStore, Speed, SpendRow, StateStore
 
 log = logging.getLogger("detour.health")
 OK = 0
@@ -69,7 +69,8 @@ class Ledger:
         self._loaded = False
         self.spend = _spend.SpendBook()
         self.uses = _spend.UseBook()
-        self._shared = isinstance(self.store, SharedStore)
+        self._shared_store = self.store if isinstance(self.store, SharedStore) else None  # shared by processes
+        self._shared = self._shared_store is not None
         self._version: Any = None
         self._next_check = 0.0
         self._dirty: set[str] = set()  # models whose speed changed since the last flush
@@ -80,8 +81,8 @@ class Ledger:
         """Fill the cache from the store (once; again whenever another process wrote)."""
         await self.flush()
         writes = self._writes
-        if self._shared:
-            self._version = await self.store.version()  # type: ignore[attr-defined]
+        if self._shared_store is not None:
+            self._version = await self._shared_store.version()
         self._cool = {c.scope: c for c in await self.store.load_cooldowns()}
         self._speeds = {s.model: s for s in await self.store.load_speeds()}
         for key, value in (await self.store.load_facts()).items():
@@ -96,7 +97,8 @@ class Ledger:
 
     async def _load_spend(self) -> None:
         day = _spend.utc_day(self.clock())
-        rows = await self.store.load_spend(_spend.month_start(day), day, _spend.BUDGET_DIMS) if self._shared else []  # type: ignore[attr-defined]
+        shared = self._shared_store
+        rows = await shared.load_spend(_spend.month_start(day), day, _spend.BUDGET_DIMS) if shared is not None else []
         self.spend.reset(day, rows)
 
     async def ensure_loaded(self) -> None:
@@ -114,14 +116,14 @@ class Ledger:
         dirty, self._dirty = self._dirty, set()
         for model_id in dirty:
             await self.store.put_speed(self._speeds[model_id])
-        if self._pending_spend:
+        if self._pending_spend and self._shared_store is not None:
             pending, self._pending_spend = self._pending_spend, {}
-            rows = [_spend.SpendRow(day, dim, name, *totals) for (day, dim, name), totals in pending.items()]
-            await self.store.add_spend(rows)  # type: ignore[attr-defined]
+            rows = [SpendRow(day, dim, name, *totals) for (day, dim, name), totals in pending.items()]
+            await self._shared_store.add_spend(rows)
 
     async def maybe_refresh(self) -> bool:
         """Reload when another process wrote, or when the UTC day turned; True if reloaded."""
-        if await self.store.version() != self._version:  # type: ignore[attr-defined]
+        if self._shared_store is not None and await self._shared_store.version() != self._version:
             await self.load()
             return True
         if self.spend.day != _spend.utc_day(self.clock()):

@@ -184,7 +184,7 @@ class RedisStore:
         await self._bump("put_hash", [self.p + "facts", self.p + "v"], [key, json.dumps(value), KEEP_S])
 
     async def load_facts(self) -> dict[str, Any]:
-        found: dict[str, str] = await self._r().hgetall(self.p + "facts")  # type: ignore[assignment]
+        found: dict[str, str] = await self._r().hgetall(self.p + "facts")  # type: ignore[assignment]  # redis-py types hgetall as Awaitable[dict] | dict
         return {k: json.loads(v) for k, v in found.items()}
 
     async def add_event(self, event: dict[str, Any]) -> None:

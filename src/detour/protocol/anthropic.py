@@ -21,6 +21,8 @@ from typing import Any
 
 import orjson
 
+from . import history
+from ._codec import Codec
 from ._limits import MAX_TOOLS, is_base64
 from .anthropic_stream import (
     BLOCK,
@@ -41,9 +43,6 @@ from .anthropic_stream import (
     tool_input,
 )
 from .anthropic_stream import fail as _fail
-from ._codec import Codec
-from .errors import Failure
-from . import history
 from .history import Prepared, client_signature
 from .messages import (
     Credential,
@@ -243,13 +242,13 @@ def _split_blocks(
             and role == "user"
         ):
             if pending:
-                out.append(Message(role, pending, provider_details=details))  # type: ignore[arg-type]
+                out.append(Message(role, pending, provider_details=details))  # type: ignore[arg-type]  # role is 'user' or 'assistant' here, read from the validated body
                 pending = []
             out.append(_decode_tool_result(block, f"{path}[{i}]"))
         else:
             pending.append(_decode_block(block, f"{path}[{i}]"))
     if pending or not out:
-        out.append(Message(role, pending, provider_details=details))  # type: ignore[arg-type]
+        out.append(Message(role, pending, provider_details=details))  # type: ignore[arg-type]  # role is 'user' or 'assistant' here, read from the validated body
     return out
 
 
@@ -317,7 +316,7 @@ def _decode_tool_choice(choice: Any) -> ToolChoice | None:
     mode = _CHOICE_MODES[choice["type"]]
     name = string_field(choice, "name", "tool_choice") if mode == "tool" else None
     disable = choice.get("disable_parallel_tool_use")
-    return ToolChoice(mode, name, None if disable is None else not disable)  # type: ignore[arg-type]
+    return ToolChoice(mode, name, None if disable is None else not disable)  # type: ignore[arg-type]  # mode is one of ToolChoice's literals, mapped from the body's type
 
 
 def _decode_thinking_config(
@@ -497,7 +496,7 @@ def _snapshot(req: Request) -> tuple[Any, ...]:
     for message in req.messages:
         leaves += [message, message.role, message.content, len(message.content)]
         for part in message.content:
-            leaves += [part, *[getattr(part, name) for name in part.__slots__]]  # type: ignore[union-attr]
+            leaves += [part, *[getattr(part, name) for name in part.__slots__]]
     for tool in req.tools:
         leaves += [
             tool,
@@ -539,7 +538,7 @@ def _merge_extras(
 def _encode_text(part: TextPart) -> dict[str, Any] | None:
     details = part.provider_details
     if details and BLOCK in details:
-        return details[BLOCK]  # type: ignore[no-any-return]
+        return details[BLOCK]  # type: ignore[no-any-return]  # a JSON value from provider_details/the wire, typed Any
     if not part.text:
         return None  # the API rejects empty text blocks
     return _merge_extras({"type": "text", "text": part.text}, details)
@@ -644,7 +643,7 @@ _PART_ENCODERS: dict[str, Any] = {
 
 
 def _encode_part(part: Part) -> dict[str, Any] | None:
-    return _PART_ENCODERS[part.kind](part)  # type: ignore[no-any-return]
+    return _PART_ENCODERS[part.kind](part)  # type: ignore[no-any-return]  # a JSON value from provider_details/the wire, typed Any
 
 
 def _plain(blocks: list[dict[str, Any]]) -> bool:
@@ -728,7 +727,7 @@ def _encode_system(
     if not blocks:
         return None
     if _plain(blocks) and not any(_wants_list(m) for m in system):
-        return blocks[0]["text"]  # type: ignore[no-any-return]
+        return blocks[0]["text"]  # type: ignore[no-any-return]  # a JSON value from provider_details/the wire, typed Any
     return blocks
 
 
@@ -786,7 +785,7 @@ def _thinking_config(
         config = {
             "type": "enabled",
             "budget_tokens": EFFORT_BUDGETS[req.reasoning_effort],
-        }  # type: ignore[index]
+        }
     else:
         return None
     if original.get("type") == config["type"]:
@@ -881,7 +880,7 @@ def decode_response(body: dict[str, Any]) -> Response:
 def _response_block(part: Part) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         if part.provider_details and BLOCK in part.provider_details:
-            return part.provider_details[BLOCK]  # type: ignore[no-any-return]
+            return part.provider_details[BLOCK]  # type: ignore[no-any-return]  # a JSON value kept in provider_details, typed Any
         extra = (part.provider_details or {}).get("anthropic") or {}
         return {**extra, "type": "text", "text": part.text}
     if isinstance(part, ThinkingPart):

@@ -190,7 +190,7 @@ def stop_reason(finish: FinishReason, details: dict[str, Any] | None) -> str:
     details = details or {}
     raw = details.get("stop_reason")
     if raw in STOP_TO_FINISH and STOP_TO_FINISH[raw] == finish:
-        return raw  # type: ignore[no-any-return]
+        return raw  # type: ignore[no-any-return]  # a JSON value from the wire, typed Any
     if finish == "stop" and details.get("stop_sequence"):
         return "stop_sequence"
     return FINISH_TO_STOP.get(finish, "end_turn")
@@ -269,7 +269,7 @@ def _wire_error(failure_or_status: Failure | int) -> tuple[int, str]:
         502,
         503,
     ):
-        return failure_or_status.status, kind  # type: ignore[return-value]
+        return failure_or_status.status, kind  # type: ignore[return-value]  # kind is one of Anthropic's error types here
     return status, kind
 
 

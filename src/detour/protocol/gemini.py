@@ -34,8 +34,8 @@ from .gemini_stream import (
 )
 from .history import client_signature
 from .messages import (
-    Credential,
     Accumulator,
+    Credential,
     DocumentPart,
     ImagePart,
     Message,

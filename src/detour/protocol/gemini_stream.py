@@ -321,20 +321,20 @@ class StreamEncoder:
     def encode(self, event: Event) -> bytes:
         kind = event.kind
         if kind == "start":
-            self.id, self.model = event.id, event.model or self.model  # type: ignore[union-attr]
+            self.id, self.model = event.id, event.model or self.model  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
             return b""
         if kind == "text":
-            return self._parts([{"text": event.text}])  # type: ignore[union-attr]
+            return self._parts([{"text": event.text}])  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "thinking":
-            return self._thinking(event)  # type: ignore[arg-type]
+            return self._thinking(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind in ("tool_call_start", "tool_call_delta", "tool_call_end"):
             return self._tool(event)
         if kind == "usage":
-            return self._usage_event(event)  # type: ignore[arg-type]
+            return self._usage_event(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "finish":
-            return self._finish(event)  # type: ignore[arg-type]
+            return self._finish(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "error":
-            return self.error(event.failure)  # type: ignore[union-attr]
+            return self.error(event.failure)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         return b""
 
     def error(self, failure: Failure) -> bytes:

@@ -13,10 +13,10 @@ Tool-call arguments are kept as the JSON *text* so a same-protocol pass-through 
 
 from __future__ import annotations
 
-import uuid
 import hashlib
+import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, Union
+from typing import Any, Literal, TypeAlias
 
 Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
 FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "error"]
@@ -100,7 +100,7 @@ class ThinkingPart:
     kind: Literal["thinking"] = "thinking"
 
 
-Part: TypeAlias = Union[TextPart, ImagePart, DocumentPart, ToolCallPart, ToolResultPart, ThinkingPart]
+Part: TypeAlias = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart | ThinkingPart
 
 
 # ---------------------------------------------------------------- request
@@ -338,9 +338,7 @@ class ErrorEvent:
     kind: Literal["error"] = "error"
 
 
-Event: TypeAlias = Union[
-    Start, TextDelta, ThinkingDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, UsageEvent, Finish, ErrorEvent
-]
+Event: TypeAlias = Start | TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | UsageEvent | Finish | ErrorEvent
 
 
 class StreamIncomplete(Exception):
@@ -363,37 +361,36 @@ class Accumulator:
         self._open_tools: set[int] = set()
 
     def add(self, event: Event) -> None:
-        kind = event.kind
-        if kind == "text":
-            part = self.parts.get(event.index)  # type: ignore[union-attr]
+        if isinstance(event, TextDelta):
+            part = self.parts.get(event.index)
             if isinstance(part, TextPart):
-                part.text += event.text  # type: ignore[union-attr]
+                part.text += event.text
             else:
-                self.parts[event.index] = TextPart(event.text)  # type: ignore[union-attr]
-        elif kind == "thinking":
-            self._add_thinking(event)  # type: ignore[arg-type]
-        elif kind == "tool_call_start":
-            self.parts[event.index] = ToolCallPart(event.id, event.name, "")  # type: ignore[union-attr]
-            self._open_tools.add(event.index)  # type: ignore[union-attr]
-        elif kind == "tool_call_delta":
-            part = self.parts[event.index]  # type: ignore[union-attr]
+                self.parts[event.index] = TextPart(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._add_thinking(event)
+        elif isinstance(event, ToolCallStart):
+            self.parts[event.index] = ToolCallPart(event.id, event.name, "")
+            self._open_tools.add(event.index)
+        elif isinstance(event, ToolCallDelta):
+            part = self.parts[event.index]
             assert isinstance(part, ToolCallPart)
-            part.arguments += event.arguments  # type: ignore[union-attr]
-        elif kind == "tool_call_end":
-            self._open_tools.discard(event.index)  # type: ignore[union-attr]
-            part = self.parts.get(event.index)  # type: ignore[union-attr]
+            part.arguments += event.arguments
+        elif isinstance(event, ToolCallEnd):
+            self._open_tools.discard(event.index)
+            part = self.parts.get(event.index)
             if isinstance(part, ToolCallPart) and not part.arguments:
                 part.arguments = "{}"
-        elif kind == "usage":
-            self.usage = event.usage  # type: ignore[union-attr]
-        elif kind == "finish":
-            self.finish = event.reason  # type: ignore[union-attr]
-            if event.provider_details:  # type: ignore[union-attr]
-                self.details.update(event.provider_details)  # type: ignore[union-attr]
-        elif kind == "start":
-            self.id, self.model = event.id, event.model  # type: ignore[union-attr]
-        elif kind == "error":
-            self.error = event.failure  # type: ignore[union-attr]
+        elif isinstance(event, UsageEvent):
+            self.usage = event.usage
+        elif isinstance(event, Finish):
+            self.finish = event.reason
+            if event.provider_details:
+                self.details.update(event.provider_details)
+        elif isinstance(event, Start):
+            self.id, self.model = event.id, event.model
+        elif isinstance(event, ErrorEvent):
+            self.error = event.failure
 
     def _add_thinking(self, event: ThinkingDelta) -> None:
         part = self.parts.get(event.index)

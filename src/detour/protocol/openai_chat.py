@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from detour.protocol._limits import MAX_TOOLS, is_base64
 from detour.protocol import history
 from detour.protocol._codec import Codec
+from detour.protocol._limits import MAX_TOOLS, is_base64
 from detour.protocol.history import Prepared
 from detour.protocol.messages import (
     DocumentPart,
@@ -413,7 +413,7 @@ def encode_request(req: Request, model: str, *, flavor: str = "openai") -> dict[
     if od is not None:  # extras are OpenAI fields only when the client spoke OpenAI
         body.update(req.extra)
     raw = od.get("raw") if od else None
-    if raw is not None and _fast_path_ok(req, raw, od, fl):  # type: ignore[arg-type]
+    if raw is not None and _fast_path_ok(req, raw, od, fl):  # type: ignore[arg-type]  # raw and the details are dicts here (checked above)
         body["messages"] = raw["messages"]  # reused as-is: no re-serialisation of content
         if req.tools:
             body["tools"] = raw["tools"]

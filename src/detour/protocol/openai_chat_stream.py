@@ -381,26 +381,26 @@ class StreamEncoder:
             return b""
         kind = event.kind
         if kind == "text":
-            return self._chunk({"content": event.text}) if event.text else b""  # type: ignore[union-attr]
+            return self._chunk({"content": event.text}) if event.text else b""  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "tool_call_delta":
-            return self._tool_delta(event)  # type: ignore[arg-type]
+            return self._tool_delta(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "thinking":
-            text = event.text  # type: ignore[union-attr]
+            text = event.text  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
             return self._chunk({"reasoning_content": text}) if text else b""
         if kind == "start":
             if not self._head:
-                self._begin(event.id)  # type: ignore[union-attr]
+                self._begin(event.id)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
             return self._chunk({"role": "assistant", "content": ""})
         if kind == "tool_call_start":
-            return self._tool_start(event)  # type: ignore[arg-type]
+            return self._tool_start(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "tool_call_end":
-            self._open.discard(event.index)  # type: ignore[union-attr]
+            self._open.discard(event.index)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         elif kind == "usage":
-            self._usage = event.usage  # type: ignore[union-attr]
+            self._usage = event.usage  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         elif kind == "finish":
-            return self._finish(event)  # type: ignore[arg-type]
+            return self._finish(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         elif kind == "error":
-            return self.error(event.failure)  # type: ignore[union-attr]
+            return self.error(event.failure)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         return b""
 
     def _tool_start(self, event: ToolCallStart) -> bytes:

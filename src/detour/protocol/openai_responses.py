@@ -471,7 +471,7 @@ def encode_request(req: Request, model: str) -> dict[str, Any]:
     """Request -> an upstream Responses body (stateless: ``store`` false)."""
     pd = req.provider_details.get(PD)
     raw = pd.get("raw") if pd else None
-    if raw is not None and _fast_path_ok(req, pd):  # type: ignore[arg-type]
+    if raw is not None and _fast_path_ok(req, pd):  # type: ignore[arg-type]  # the details are a dict here (checked above)
         body = dict(raw)
         body["model"] = model
         body["store"] = False

@@ -477,24 +477,24 @@ class StreamEncoder:
         kind = event.kind
         head = b"" if self._started or kind == "start" else self._begin("")
         if kind == "text":
-            return head + self._text(event)  # type: ignore[arg-type]
+            return head + self._text(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "tool_call_delta":
-            return head + self._args(event)  # type: ignore[arg-type]
+            return head + self._args(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "thinking":
-            return head + self._thinking(event)  # type: ignore[arg-type]
+            return head + self._thinking(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "start":
-            return b"" if self._started else self._begin(event.id)  # type: ignore[union-attr]
+            return b"" if self._started else self._begin(event.id)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "tool_call_start":
-            return head + self._call_start(event)  # type: ignore[arg-type]
+            return head + self._call_start(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "tool_call_end":
-            return head + (self._close() if self._open and self._open.index == event.index else b"")  # type: ignore[union-attr]
+            return head + (self._close() if self._open and self._open.index == event.index else b"")  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "usage":
-            self._usage = event.usage  # type: ignore[union-attr]
+            self._usage = event.usage  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
             return head
         if kind == "finish":
-            return head + self._finish(event)  # type: ignore[arg-type]
+            return head + self._finish(event)  # type: ignore[arg-type]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         if kind == "error":
-            return head + self.error(event.failure)  # type: ignore[union-attr]
+            return head + self.error(event.failure)  # type: ignore[union-attr]  # the Event union is narrowed by the kind check above (a local copy of event.kind)
         return head
 
     # -- items

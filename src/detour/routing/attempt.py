@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Message, Request, Response, TextPart
@@ -172,9 +172,9 @@ async def _prime(stream: UpstreamStream, gate: Gate, started: float, first_deadl
             raise
         for i, ev in enumerate(events):
             if ev.kind == "start":
-                upstream_id = ev.id  # type: ignore[union-attr]
+                upstream_id = ev.id
             if ev.kind == "error":
-                raise UpstreamError(ev.failure, stream.headers)  # type: ignore[union-attr]
+                raise UpstreamError(ev.failure, stream.headers)
             ready = gate.feed(ev)
             if is_content(ready):
                 return Primed(stream, gate, ready, events[i + 1:], started, loop.time(), deadline, upstream_id)
@@ -191,7 +191,7 @@ async def pump(primed: Primed, timeouts: Timeouts) -> AsyncGenerator[Event, None
     while True:
         for ev in pending:
             if ev.kind == "error":
-                raise UpstreamError(ev.failure, stream.headers)  # type: ignore[union-attr]
+                raise UpstreamError(ev.failure, stream.headers)
             for out in gate.feed(ev):
                 yield out
         if stream.eof or gate.sent.finished:
@@ -224,5 +224,5 @@ def _own_output(events: list[Event]) -> bool:
 
 
 def _blocked(events: list[Event]) -> bool:
-    return any(e.kind == "finish" and e.reason == "content_filter" for e in events)  # type: ignore[union-attr]
+    return any(e.kind == "finish" and e.reason == "content_filter" for e in events)
 

@@ -22,8 +22,8 @@ from detour.routing import checks as _checks
 from detour.routing import names
 from detour.routing import routes as _routes
 from detour.routing.attempt import Timeouts
-from detour.routing.keys import KeyPool, session_identity
 from detour.routing.escalate import Escalation
+from detour.routing.keys import KeyPool, session_identity
 from detour.routing.needs import Needs, infer_needs, parse_require
 from detour.routing.plan import Guardrails, Plan, Target, make_plan
 from detour.routing.policy import Settings
@@ -193,7 +193,7 @@ class Engine:
         ledger, shared = self.ledger, self.shared
         # pins hold named sessions only (agents name theirs), and nothing moves a model the client named
         steer = plan.primary == (chain.models[0] if chain.models else None)
-        healthy = lambda t: availability(ledger, t, ledger.clock()) == "ok"  # noqa: E731
+        healthy = lambda t: availability(ledger, t, ledger.clock()) == "ok"
         placed = arrange(plan, chain, name, key, shared.sessions, shared.windows, healthy, req.credential,
                          steer=steer, named=named)
         walk = Walk(shared, plan, settings, chain=name, session=key)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detour.health import HealthEvent
+from detour.health.events import EventType
 from detour.protocol.errors import Failure
 from detour.protocol.messages import Event, Request, Response
 from detour.routing.checks import Checks
@@ -114,6 +115,6 @@ def annotate(attempts: list[Any], model: str, note: str) -> None:
             return
 
 
-def event(kind: str, at: float, chain: str, model: str, reason: str, **extra: Any) -> HealthEvent:
+def event(kind: EventType, at: float, chain: str, model: str, reason: str, **extra: Any) -> HealthEvent:
     """A route or escalation event for the router's event bus (and so GET /events)."""
-    return HealthEvent(kind, at, model=model, reason=reason, chain=chain, extra=extra)  # type: ignore[arg-type]
+    return HealthEvent(kind, at, model=model, reason=reason, chain=chain, extra=extra)

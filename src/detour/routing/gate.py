@@ -18,7 +18,9 @@ from detour.protocol.messages import (
     Accumulator,
     Event,
     Finish,
+    Response,
     TextDelta,
+    ThinkingDelta,
     ToolCallDelta,
     ToolCallEnd,
     ToolCallStart,
@@ -52,7 +54,7 @@ class Hold:
     ``released`` says what happened: "" holding, "checked", "size" or "time" (let through unchecked).
     """
 
-    judge: Callable[[object, list[Event]], None]
+    judge: Callable[[Response, list[Event]], None]
     size: int
     until: float  # loop time after which the answer is let through unchecked
     acc: Accumulator = field(default_factory=Accumulator)
@@ -122,22 +124,22 @@ class Gate:
             return []  # the stream driver emits one Start; errors are handled by the driver
         if kind == "thinking" and self.mode:
             return []  # a rescue drops thinking: it belongs to the continuation's own reasoning
-        if kind == "text":
-            return self._text(event)  # type: ignore[arg-type]
-        if kind in ("tool_call_start", "tool_call_delta"):
+        if isinstance(event, TextDelta):
+            return self._text(event)
+        if isinstance(event, (ToolCallStart, ToolCallDelta)):
             if self.mode == "replay" and len(self._replayed) < len(self.sent.text):
                 raise Diverged("a tool call where the replay should repeat the text already sent")
-            self._tool_buf.setdefault(event.index, []).append(event)  # type: ignore[union-attr]
+            self._tool_buf.setdefault(event.index, []).append(event)
             return []
-        if kind == "tool_call_end":
-            return self._tool_end(event)  # type: ignore[arg-type]
+        if isinstance(event, ToolCallEnd):
+            return self._tool_end(event)
         if kind == "finish":
             if self.mode == "replay" and len(self._replayed) < len(self.sent.text):
                 raise Diverged("the replay finished before reproducing the text already sent")
             self.sent.finished = True
             return [event]
-        if kind == "thinking":
-            return [self._remap(event, new_part=True)]
+        if isinstance(event, ThinkingDelta):
+            return [self._remap(event)]
         return [event]  # usage
 
     def _text(self, event: TextDelta) -> list[Event]:
@@ -176,10 +178,10 @@ class Gate:
                 out.append(ToolCallDelta(index, ev.arguments))
         return out + [ToolCallEnd(index)]
 
-    def _remap(self, event: Event, *, new_part: bool) -> Event:
-        index = self._index(event.index, continue_text=False)  # type: ignore[union-attr]
+    def _remap(self, event: ThinkingDelta) -> Event:
+        index = self._index(event.index, continue_text=False)
         self.sent.last_text_index = None
-        event.index = index  # type: ignore[union-attr]
+        event.index = index
         return event
 
     def _index(self, upstream: int, *, continue_text: bool) -> int:
@@ -200,11 +202,10 @@ class Gate:
 
 
 def _size(event: Event) -> int:
-    kind = event.kind
-    if kind == "text" or kind == "thinking":
-        return len(event.text)  # type: ignore[union-attr]
-    if kind == "tool_call_delta":
-        return len(event.arguments)  # type: ignore[union-attr]
+    if isinstance(event, (TextDelta, ThinkingDelta)):
+        return len(event.text)
+    if isinstance(event, ToolCallDelta):
+        return len(event.arguments)
     return 0
 
 
@@ -213,4 +214,4 @@ def is_content(events: list[Event]) -> bool:
 
 
 def finish_of(events: list[Event]) -> Finish | None:
-    return next((e for e in events if isinstance(e, Finish)), None)  # type: ignore[misc]
+    return next((e for e in events if isinstance(e, Finish)), None)

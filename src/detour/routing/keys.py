@@ -61,7 +61,7 @@ def session_identity(req: Request, session: str | None = None) -> tuple[str, boo
     """(session key, whether the client named it); a hash of the conversation's start is not a name."""
     found = session or req.detour.get("session")
     if not found:
-        found = req.metadata.get("session_id") if isinstance(req.metadata, dict) else None
+        found = req.metadata.get("session_id")
     if not found and req.user:
         m = _USER_ID_SESSION.search(req.user)
         found = m.group(1) if m else None

@@ -93,4 +93,4 @@ def _scan(req: Request) -> tuple[int, int, int, bool, set[str]]:
 
 
 def _is_remote(url: str | None) -> bool:
-    return bool(url) and not url.startswith("data:")  # type: ignore[union-attr]
+    return url is not None and bool(url) and not url.startswith("data:")

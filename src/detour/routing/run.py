@@ -7,12 +7,12 @@ streaming run (routing.stream) is the same walk with a gate, plus rescue after t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Request, Response, Resolved, Usage
+from detour.protocol.messages import Request, Resolved, Response, Usage
 from detour.routing.attempt import Timeouts, complete
 from detour.routing.escalate import Escalation, Kept, annotate
 from detour.routing.keys import Key

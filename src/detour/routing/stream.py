@@ -21,9 +21,9 @@ from types import TracebackType
 from typing import Self
 
 from detour.protocol.errors import Failure
-from detour.protocol.messages import Accumulator, ErrorEvent, Event, Start, Usage
+from detour.protocol.messages import Accumulator, ErrorEvent, Event, Response, Start, Usage
 from detour.routing.attempt import Primed, open_primed, prefill_request, pump
-from detour.routing.escalate import BadAnswer, Kept, annotate
+from detour.routing.escalate import BadAnswer, Kept
 from detour.routing.gate import Diverged, Gate, Hold, Sent
 from detour.routing.keys import Key, scrub
 from detour.routing.plan import Target
@@ -183,7 +183,7 @@ class _Driver:
         ok = failure is None
         await self.run.account(target, key, usage, seconds=time.perf_counter() - started if ok else None,
                                ttft=primed.first_at - primed.started)
-        if ok or isinstance(failure, _DivergedFailure):
+        if failure is None or isinstance(failure, _DivergedFailure):
             return
         self.walk.broke(target, key, failure)
         await self.ledger.cool(f"model:{target.model_id}", failure.kind, reason=failure.message[:200])
@@ -232,10 +232,10 @@ class _Driver:
         esc = self.esc
         assert esc is not None
 
-        def judge(response: object, upstream: list[Event]) -> None:
-            failed = esc.judge(response)  # type: ignore[arg-type]
+        def judge(response: Response, upstream: list[Event]) -> None:
+            failed = esc.judge(response)
             if failed is not None:
-                raise BadAnswer(failed[0], failed[1], response, None, list(upstream))  # type: ignore[arg-type]
+                raise BadAnswer(failed[0], failed[1], response, None, list(upstream))
 
         until = asyncio.get_running_loop().time() + esc.checks.hold_time
         return Hold(judge, esc.checks.hold_size, until)

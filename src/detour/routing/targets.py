@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from detour.catalog.model import TIER_ORDER, ModelInfo, split_model_id
 from detour.protocol.codec import CODECS
-from detour.protocol.messages import Request
 from detour.providers import ProviderSpec
 from detour.routing.keys import make_keys
 from detour.routing.plan import Target
@@ -24,6 +23,10 @@ class RoutingCatalog(Protocol):
     def providers(self) -> Mapping[str, ProviderSpec] | None: ...
 
     def get(self, model_id: str) -> ModelInfo | None: ...
+
+    def find_bare(self, name: str) -> list[str]: ...
+
+    def closest(self, model_id: str, n: int = 3) -> list[str]: ...
 
 
 class Targets:
@@ -74,7 +77,7 @@ class Targets:
         if info is None:
             info = _from_overrides(self.config, model_id, provider, model)
         price = info.blended_price if info else None
-        tier = TIER_ORDER.get(info.tier) if info and info.tier else None  # type: ignore[arg-type]
+        tier = TIER_ORDER.get(info.tier) if info and info.tier else None
         return Target(
             model_id=model_id,
             provider=provider,
@@ -110,5 +113,5 @@ def _key_env(endpoint: Any, env: Mapping[str, str]) -> str | None:
     keys = endpoint.api_keys
     for name in endpoint.key_env:
         if env.get(name) and env.get(name) in keys:
-            return name
+            return str(name)
     return None

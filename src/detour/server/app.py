@@ -114,7 +114,7 @@ class Gateway:
             await self._error(send, door, 400, f"request body must be a JSON object, not {type(data).__name__}")
             return None
         try:
-            req = door.codec.decode_request(data, headers)
+            req: Request = door.codec.decode_request(data, headers)
             req.credential = self._client_credential(headers)
             _check_require(headers, req)
             req.headers = _route_headers(headers, self.state.config)

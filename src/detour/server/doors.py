@@ -33,7 +33,7 @@ class Door:
 
     def error(self, status: int, message: str, *, kind: str | None = None, retry_after: float | None = None) -> tuple[int, dict[str, Any]]:
         """An error body in this door's protocol; ``status`` is what the client receives."""
-        failure = Failure(kind or _KIND_BY_STATUS.get(status, "server_error"), message, status, retry_after)  # type: ignore[arg-type]
+        failure = Failure(kind or _KIND_BY_STATUS.get(status, "server_error"), message, status, retry_after)  # type: ignore[arg-type]  # kind is an ErrorKind string from the door's own table or caller
         _status, body = self.codec.encode_error(failure, message)
         return status, body
 

@@ -201,7 +201,7 @@ class LineFormatter(logging.Formatter):
             second = int(record.created)
             text = time.strftime(self.default_time_format, self.converter(record.created))
             self._stamp = (second, text)  # one tuple: a reader on another thread never sees half of it
-        return self.default_msec_format % (text, record.msecs)
+        return (self.default_msec_format or "%s,%03d") % (text, record.msecs)
 
 
 def _configure_logging(level: int) -> None:
@@ -209,7 +209,7 @@ def _configure_logging(level: int) -> None:
     handler.setFormatter(LineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     # the line format uses none of these: skip the stack walk, getpid and thread lookups per record
-    logging._srcfile = None  # type: ignore[attr-defined]  # documented in the logging HOWTO ("Optimization")
+    logging._srcfile = None  # documented in the logging HOWTO ("Optimization")
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 

@@ -341,8 +341,8 @@ class GatewayState:
     def _until(self, view: ChainView) -> float | None:
         if view.primary is None or view.current in (None, view.primary):
             return None
-        health = self.health_of(view.primary)
-        return health.get("until") if isinstance(health, dict) else None
+        until: float | None = self.health_of(view.primary).get("until")
+        return until
 
 
 def _switch_reason(result: Any, previous: str) -> str:

@@ -263,7 +263,7 @@ class B:
     def paced(text: str = _FAULT_TEXT, *, every: float = 0.05, chunks: int = 8, finish: str = "stop") -> Behavior:
         """A complete answer whose deltas arrive ``every`` seconds apart, like a model generating them
         (streams; a non-streaming request gets the whole answer after ``chunks * every`` seconds)."""
-        return Reply(Content(text=text, chunks=chunks, finish=finish), fault=Fault("pace", seconds=every))  # type: ignore[arg-type]
+        return Reply(Content(text=text, chunks=chunks, finish=finish), fault=Fault("pace", seconds=every))  # type: ignore[arg-type]  # Fault's kind literal: 'pace'
 
     @staticmethod
     def cut(after: int = 2, *, text: str = _FAULT_TEXT, chunks: int = 8) -> Behavior:

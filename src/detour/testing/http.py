@@ -103,7 +103,7 @@ class _Conn(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # asyncio.Transport is declared BaseTransport by Protocol.connection_made
         self._server.conns.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

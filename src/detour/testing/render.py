@@ -73,7 +73,7 @@ def _extra(b: Reply) -> list[tuple[str, str]]:
 
 def _error_spec(fault: Fault) -> ErrorSpec:
     kind = fault.error if fault.error in _ERROR_KINDS else "overloaded"
-    return ErrorSpec("status", 500) if kind == "server_error" else ErrorSpec(kind)  # type: ignore[arg-type]
+    return ErrorSpec("status", 500) if kind == "server_error" else ErrorSpec(kind)  # type: ignore[arg-type]  # kind is an ErrorKind from the behaviour table
 
 
 def _whole(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
@@ -81,14 +81,14 @@ def _whole(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
     headers = [_JSON, _id_header(wire, ctx), *_extra(b)]
     fault = b.fault.kind if b.fault is not None else None
     if fault == "slow_first":
-        return [Sleep(b.fault.seconds), response(200, headers, data)]  # type: ignore[union-attr]
+        return [Sleep(b.fault.seconds), response(200, headers, data)]  # type: ignore[union-attr]  # this fault kind always has a Fault with seconds
     if fault == "pace":
-        return [Sleep(b.fault.seconds * b.content.chunks), response(200, headers, data)]  # type: ignore[union-attr]
+        return [Sleep(b.fault.seconds * b.content.chunks), response(200, headers, data)]  # type: ignore[union-attr]  # this fault kind always has a Fault with seconds
     if fault == "malformed":
         return [response(200, headers, data[: len(data) // 2])]
     if fault in ("cut", "stall"):
         partial = head(200, headers, len(data)) + data[: len(data) // 2]
-        hold: list[Step] = [Hold(b.fault.seconds)] if fault == "stall" else []  # type: ignore[union-attr]
+        hold: list[Step] = [Hold(b.fault.seconds)] if fault == "stall" else []  # type: ignore[union-attr]  # this fault kind always has a Fault with seconds
         return [partial, *hold, Signal.CLOSE]
     return [response(200, headers, data)]
 
@@ -124,7 +124,7 @@ def _stream(b: Reply, wire: ModuleType, ctx: Ctx) -> list[Step]:
         steps: list[Step] = [start]
         for frame in frames:
             steps += [Sleep(fault.seconds), _body([frame])] if frame.delta else [_body([frame])]
-        steps[-1] = steps[-1] + LAST_CHUNK  # type: ignore[operator]
+        steps[-1] = steps[-1] + LAST_CHUNK  # type: ignore[operator]  # the last step is bytes here (a chunk)
         return steps
     if fault.kind == "no_done":
         kept = [f for f in frames if f.data != wire.TERMINAL]
