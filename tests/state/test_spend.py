@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from detour.config import parse_config
+from detour.health.spend import Budgets, SpendBook, charge_rows, summarize
 from detour.health.sqlite import SqliteStore
 from detour.health.store import SpendRow
 from detour.protocol.messages import Message, Request, TextPart
 from detour.router import AllFailed, Router
-from detour.health.spend import Budgets, SpendBook, charge_rows, summarize
 from detour.testing import B, FakeProvider
 
 DETOUR = Path(sys.executable).with_name("detour")

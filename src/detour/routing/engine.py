@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from detour.health import EventBus, HealthEvent, Ledger, StateStore
+from detour.health.spend import Budgets
 from detour.protocol.messages import Request, Resolved, Usage
 from detour.routing import checks as _checks
 from detour.routing import names
@@ -33,7 +34,6 @@ from detour.routing.sessions import arrange
 from detour.routing.stream import RouterStream
 from detour.routing.targets import RoutingCatalog, Targets
 from detour.routing.walk import Shared, Walk, availability
-from detour.health.spend import Budgets
 from detour.upstream import Upstream
 
 if TYPE_CHECKING:  # pragma: no cover
