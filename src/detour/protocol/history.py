@@ -49,7 +49,6 @@ _B64_WRAP = WRAP.encode()
 DOWNGRADE_THINKING = "thinking disabled: the open tool loop's last step came from another model"
 _MISTRAL = frozenset({"mistral"})
 _OPENAI_ID_MAX = 40
-_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ANTHROPIC_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
@@ -140,8 +139,13 @@ def _drop_foreign_reasoning(messages: list[Message], target: str) -> tuple[list[
             out.append(message)
             continue
         changed = True
-        out.append(dataclasses.replace(message, content=[p for p in message.content if not _foreign(p, target)]))
+        out.append(_with(message, [p for p in message.content if not _foreign(p, target)]))
     return out, changed
+
+
+def _with(message: Message, content: list[Part]) -> Message:
+    """A copy of ``message`` with other content (a direct constructor call: replace() costs several times more)."""
+    return Message(message.role, content, message.name, message.provider_details)
 
 
 def _foreign(part: Part, target: str) -> bool:
@@ -197,7 +201,7 @@ def _anthropic_open_loop(messages: list[Message]) -> list[Message] | None:
         return None
     out = list(messages)
     for i in turn:
-        out[i] = dataclasses.replace(out[i], content=[p for p in out[i].content if not isinstance(p, ThinkingPart)])
+        out[i] = _with(out[i], [p for p in out[i].content if not isinstance(p, ThinkingPart)])
     return out
 
 
@@ -227,12 +231,8 @@ def _id_mapper(protocol: str, flavor: str) -> Any:
 
 
 def _digest(value: str, n: int) -> str:
-    number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:16], "big")
-    out = []
-    for _ in range(n):
-        number, rem = divmod(number, len(_ALNUM))
-        out.append(_ALNUM[rem])
-    return "".join(out)
+    """``n`` hex digits of the id's SHA-256: alphanumeric, stable, collision-free in practice for one history."""
+    return hashlib.sha256(value.encode()).hexdigest()[:n]
 
 
 def mistral_id(call_id: str) -> str:
@@ -259,14 +259,24 @@ def anthropic_id(call_id: str) -> str:
 def _map_ids(messages: list[Message], mapper: Any) -> tuple[list[Message], bool]:
     out: list[Message] = []
     changed = False
+    seen: dict[str, str] = {}  # each id is mapped once: a call and its result share the answer
+
+    def mapped(call_id: str) -> str:
+        found = seen.get(call_id)
+        if found is None:
+            found = seen[call_id] = mapper(call_id)
+        return found
+
     for message in messages:
         parts: list[Part] | None = None
         for j, part in enumerate(message.content):
             new: Part | None = None
-            if isinstance(part, ToolCallPart) and mapper(part.id) != part.id:
-                new = dataclasses.replace(part, id=mapper(part.id))
-            elif isinstance(part, ToolResultPart) and mapper(part.tool_call_id) != part.tool_call_id:
-                new = dataclasses.replace(part, tool_call_id=mapper(part.tool_call_id))
+            if isinstance(part, ToolCallPart):
+                if (mid := mapped(part.id)) != part.id:
+                    new = ToolCallPart(mid, part.name, part.arguments, part.provider_details)
+            elif isinstance(part, ToolResultPart):
+                if (mid := mapped(part.tool_call_id)) != part.tool_call_id:
+                    new = ToolResultPart(mid, part.content, part.is_error, part.name, part.provider_details)
             if new is not None:
                 if parts is None:
                     parts = list(message.content)
@@ -275,7 +285,7 @@ def _map_ids(messages: list[Message], mapper: Any) -> tuple[list[Message], bool]
             out.append(message)
         else:
             changed = True
-            out.append(dataclasses.replace(message, content=parts))
+            out.append(_with(message, parts))
     return out, changed
 
 
