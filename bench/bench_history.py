@@ -22,7 +22,7 @@ from detour.protocol import anthropic, gemini, history, openai_chat
 def session(turns: int, salt: int) -> dict[str, Any]:
     messages: list[dict[str, Any]] = [{"role": "user", "content": f"fix the failing test #{salt}"}]
     for i in range(turns):
-        signer = ("sig-anthropic-%d" % i, "detour1.gemini.Z2VtLXNpZw==", "")[i % 3]
+        signer = (f"sig-anthropic-{i}", "detour1.gemini.Z2VtLXNpZw==", "")[i % 3]
         call = (f"toolu_{salt}_{i}", f"call_{salt}_{i}_{'x' * 40}", f"call.{salt}.{i}")[i % 3]
         messages.append({"role": "assistant", "content": [
             {"type": "thinking", "thinking": f"step {i} of {salt}: " + "reasoning " * 20, "signature": signer},

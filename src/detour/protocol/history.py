@@ -274,9 +274,8 @@ def _map_ids(messages: list[Message], mapper: Any) -> tuple[list[Message], bool]
             if isinstance(part, ToolCallPart):
                 if (mid := mapped(part.id)) != part.id:
                     new = ToolCallPart(mid, part.name, part.arguments, part.provider_details)
-            elif isinstance(part, ToolResultPart):
-                if (mid := mapped(part.tool_call_id)) != part.tool_call_id:
-                    new = ToolResultPart(mid, part.content, part.is_error, part.name, part.provider_details)
+            elif isinstance(part, ToolResultPart) and (mid := mapped(part.tool_call_id)) != part.tool_call_id:
+                new = ToolResultPart(mid, part.content, part.is_error, part.name, part.provider_details)
             if new is not None:
                 if parts is None:
                     parts = list(message.content)
