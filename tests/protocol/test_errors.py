@@ -1,4 +1,4 @@
-"""The error taxonomy: one case per classification rule in wire.md §3, mid-stream errors (§6.7), transport errors."""
+"""The error taxonomy: one case per classification rule, mid-stream errors, transport errors."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def orr(code: int, message: str, **metadata: Any) -> dict[str, Any]:
 
 # (id, protocol, provider, status, headers, body, kind, scope)
 CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
-    # §3.1 rate limits
+    # rate limits
     (
         "openai-429-rate-limit-tokens",
         "openai",
@@ -192,7 +192,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "model",
     ),
     ("ollama-429", "openai", "ollama", 429, {}, {"error": "too many requests"}, "rate_limited", "model"),
-    # §3.1 request too large for the TPM budget: never fits, so it is treated as a context error
+    # request too large for the TPM budget: never fits, so it is treated as a context error
     (
         "openai-429-request-too-large",
         "openai",
@@ -208,7 +208,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "context_too_long",
         "model",
     ),
-    # §3.2 quota / billing
+    # quota / billing
     (
         "openai-429-insufficient-quota-legacy",
         "openai",
@@ -406,7 +406,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "quota_exhausted",
         "model",
     ),
-    # §3.3 overloaded
+    # overloaded
     ("anthropic-529", "anthropic", None, 529, {}, ant("overloaded_error", "Overloaded"), "overloaded", "model"),
     (
         "openai-503",
@@ -459,7 +459,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "overloaded",
         "model",
     ),
-    # §3.4 server errors
+    # server errors
     (
         "openai-500",
         "openai",
@@ -523,7 +523,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "provider",
     ),
     ("cloudflare-524-origin-timeout", "openai", None, 524, {}, "<html>A timeout occurred</html>", "timeout", "model"),
-    # §3.5 timeouts
+    # timeouts
     (
         "gemini-504-deadline",
         "gemini",
@@ -546,7 +546,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
     ),
     ("openrouter-408", "openai", "openrouter", 408, {}, orr(408, "Your request timed out"), "timeout", "model"),
     ("openai-409-conflict", "openai", None, 409, {}, oai("Conflict, please retry."), "server_error", "model"),
-    # §3.6 auth
+    # auth
     (
         "openai-401",
         "openai",
@@ -673,7 +673,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "key",
     ),
     ("openrouter-401", "openai", "openrouter", 401, {}, orr(401, "No auth credentials found"), "auth_failed", "key"),
-    # §3.7 model not found
+    # model not found
     (
         "openai-404-model-not-found",
         "openai",
@@ -793,7 +793,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "not_found",
         "model",
     ),
-    # §3.8 context length
+    # context length
     (
         "openai-400-context-length",
         "openai",
@@ -920,7 +920,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "context_too_long",
         "model",
     ),
-    # §3.9 content policy
+    # content policy
     (
         "openai-400-content-policy-code",
         "openai",
@@ -980,7 +980,7 @@ CASES: list[tuple[str, str, str | None, int, dict[str, str], Any, str, str]] = [
         "content_blocked",
         "model",
     ),
-    # §3.10 invalid request
+    # invalid request
     (
         "openai-400-invalid-value",
         "openai",
@@ -1189,7 +1189,7 @@ def test_odd_bodies_fall_back_to_status(body: Any) -> None:
     assert classify("openai", 400, {}, body).kind == "bad_request"
 
 
-# ---------------------------------------------------------------- bodies echo prompts (§3.11 rule 5)
+# ---------------------------------------------------------------- bodies echo prompts
 
 
 ECHO = "Invalid 'messages[0].content': the user wrote 'HTTP 429 Too Many Requests: rate limit exceeded, retry in 5s'"
@@ -1262,7 +1262,7 @@ def test_plain_bad_request_names_no_param() -> None:
     assert classify("openai", 400, {}, body).unsupported_param is None
 
 
-# ---------------------------------------------------------------- mid-stream errors (§6.7)
+# ---------------------------------------------------------------- mid-stream errors
 
 
 STREAM_CASES: list[tuple[str, str, str | None, dict[str, Any], str, int | None]] = [

@@ -1,4 +1,4 @@
-"""Reset signals and remaining budgets: every header and body format in wire.md §4, at a fixed clock."""
+"""Reset signals and remaining budgets: every header and body format the providers send, at a fixed clock."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ async def test_midstream_error_is_api_status_error(fake: FakeProvider, ant: anth
     with pytest.raises(anthropic.APIStatusError) as info:
         async with ant.messages.stream(model="m", max_tokens=10, messages=MSGS) as stream:  # type: ignore[arg-type]
             await stream.get_final_message()
-    assert not isinstance(info.value, anthropic.OverloadedError)  # HTTP status stayed 200 (wire.md §6.3)
+    assert not isinstance(info.value, anthropic.OverloadedError)  # HTTP status stayed 200
     assert info.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
 
 

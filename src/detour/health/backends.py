@@ -24,10 +24,6 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 
 
-class StateError(Exception):
-    """The state store cannot be opened or read (for the CLI: one line, no traceback)."""
-
-
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get("DETOUR_STATE_DIR"):

@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-# planner fact (wire.md §7.6): the image media types this protocol takes; the plan skips a target for others
+# planner fact: the image media types this protocol takes; the plan skips a target for others
 IMAGE_MEDIA_TYPES = frozenset(IMAGE_TYPES)
 DEFAULT_MAX_TOKENS = 4096
 MIN_BUDGET = 1024

@@ -102,7 +102,7 @@ class Failure:
 
     @property
     def retryable(self) -> bool:
-        """True when the same model may succeed after a wait (wire.md §3.11 rule 3)."""
+        """True when the same model may succeed after a wait."""
         return self.kind in TRANSIENT
 
 
@@ -674,7 +674,7 @@ def _finish_error(payload: Mapping[str, Any]) -> bool:
 def classify_stream_error(
     protocol: str, payload: Any, *, provider: str | None = None, now: float | None = None
 ) -> Failure:
-    """Classify an error that arrived inside a 200 stream (wire.md §6.7): the payload's own fields decide."""
+    """Classify an error that arrived inside a 200 stream: the payload's own fields decide."""
     return _classify(protocol, 0, {}, _stream_envelope(payload), provider, now)
 
 

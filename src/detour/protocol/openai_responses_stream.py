@@ -2,7 +2,7 @@
 
     upstream SSE bytes ──StreamDecoder──> neutral events ──StreamEncoder──> client SSE bytes
 
-The client stream is wire.md §6.2: ``response.created``, ``response.in_progress``, then per output item
+The client stream is the documented Responses event sequence: ``response.created``, ``response.in_progress``, then per output item
 ``output_item.added`` → content/summary part added → deltas → done events → ``output_item.done``, and
 finally ``response.completed`` (or ``response.incomplete``) carrying the whole response with usage.
 Every event has a ``sequence_number`` that grows by one. A failure after the start ends the stream with an

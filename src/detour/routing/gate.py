@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from detour.protocol.messages import (
     Accumulator,
     Event,
-    Finish,
     Response,
     TextDelta,
     ThinkingDelta,
@@ -211,7 +210,3 @@ def _size(event: Event) -> int:
 
 def is_content(events: list[Event]) -> bool:
     return any(e.kind in CONTENT_KINDS for e in events)
-
-
-def finish_of(events: list[Event]) -> Finish | None:
-    return next((e for e in events if isinstance(e, Finish)), None)

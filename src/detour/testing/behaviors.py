@@ -290,7 +290,7 @@ class B:
 
     @staticmethod
     def midstream_error(after: int = 1, kind: str = "overloaded", *, text: str = _FAULT_TEXT, chunks: int = 8) -> Behavior:
-        """After ``after`` deltas, the provider's in-stream error event (wire.md §6.7); ``kind`` names the error
+        """After ``after`` deltas, the provider's in-stream error event; ``kind`` names the error
         (overloaded, rate_limit, quota, server_error, context_length). Non-streaming requests get it as HTTP."""
         return _reply(text, chunks, Fault("midstream", after=after, error=kind))
 

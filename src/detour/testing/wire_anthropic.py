@@ -1,4 +1,4 @@
-"""Anthropic Messages wire format, by hand from wire.md §2, §3, §4, §6.3."""
+"""Anthropic Messages wire format, by hand from the API reference."""
 
 from __future__ import annotations
 
@@ -177,7 +177,7 @@ def _status(code: int, ctx: Ctx) -> dict[str, Any]:
 
 
 def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, body, headers) of an error condition; quota is the 429 spend-limit form (wire.md §3.2)."""
+    """(status, body, headers) of an error condition; quota is the 429 spend-limit form."""
     kind, rid = spec.kind, {ID_HEADER: _req_id(ctx)}
     if kind == "rate_limit":
         return 429, _err(ctx, "rate_limit_error", _RATE_MSG), {**rid, **_rate_headers(spec.retry_after)}
@@ -198,7 +198,7 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
 
 
 def error_frame(body: dict[str, Any]) -> bytes:
-    """A mid-stream error: ``event: error`` carrying the error envelope (§6.3)."""
+    """A mid-stream error: ``event: error`` carrying the error envelope."""
     return _event("error", body)
 
 

@@ -1,4 +1,4 @@
-"""Gemini generateContent wire format, by hand from wire.md §2, §3, §4, §6.4 (SSE events end in CRLF CRLF)."""
+"""Gemini generateContent wire format, by hand from the API reference (SSE events end in CRLF CRLF)."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def _status(code: int, ctx: Ctx) -> dict[str, Any]:
 
 
 def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, body, headers); Gemini sends no rate-limit headers, only RetryInfo in the body (wire.md §4)."""
+    """(status, body, headers); Gemini sends no rate-limit headers, only RetryInfo in the body."""
     kind = spec.kind
     if kind == "rate_limit":
         return 429, _rate_limit(spec, ctx, per_day=False), {}
@@ -210,7 +210,7 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
 
 
 def error_frame(body: dict[str, Any]) -> bytes:
-    """A mid-stream error: a ``data:`` chunk whose JSON starts with ``{"error":`` (§6.4)."""
+    """A mid-stream error: a ``data:`` chunk whose JSON starts with ``{"error":``."""
     return _sse(body)
 
 

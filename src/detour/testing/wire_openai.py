@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions wire format, by hand from wire.md §2, §3, §4, §6.1 (also DeepSeek-style reasoning)."""
+"""OpenAI Chat Completions wire format, by hand from the API reference (also DeepSeek-style reasoning)."""
 
 from __future__ import annotations
 
@@ -255,7 +255,7 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
 
 
 def error_frame(body: dict[str, Any]) -> bytes:
-    """A mid-stream error: a ``data:`` payload with a top-level ``error`` (§6.7)."""
+    """A mid-stream error: a ``data:`` payload with a top-level ``error``."""
     return b"data: " + dumps(body) + b"\n\n"
 
 

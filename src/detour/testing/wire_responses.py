@@ -1,4 +1,4 @@
-"""OpenAI Responses API wire format, by hand from wire.md §1, §2, §6.2 and the SDK's types.
+"""OpenAI Responses API wire format, by hand from the API reference and the SDK's types.
 
 Strict like the real API with ``store: false`` (``refuse``): it keeps nothing, so ``previous_response_id`` is
 not found; reasoning items must carry ``encrypted_content`` this server made (anything else "could not be
@@ -97,7 +97,7 @@ class _Seq:
 
 
 def frames(c: Content, ctx: Ctx) -> list[Frame]:
-    """The SSE events of a streamed response (wire.md §6.2), ending with response.completed."""
+    """The SSE events of a streamed response, ending with response.completed."""
     s = _Seq()
     out = [s.frame("response.created", {"response": _response(c, ctx, "in_progress", [], False)}),
            s.frame("response.in_progress", {"response": _response(c, ctx, "in_progress", [], False)})]
@@ -137,7 +137,7 @@ def frames(c: Content, ctx: Ctx) -> list[Frame]:
 
 
 def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, body, headers): the same envelope and rate-limit headers as Chat Completions (wire.md §2)."""
+    """(status, body, headers): the same envelope and rate-limit headers as Chat Completions."""
     status, payload, headers = wire_openai.error(spec, ctx)
     if spec.kind == "context_length":
         payload["error"]["param"] = "input"
@@ -145,7 +145,7 @@ def error(spec: ErrorSpec, ctx: Ctx) -> tuple[int, dict[str, Any], dict[str, str
 
 
 def error_frame(body: dict[str, Any]) -> bytes:
-    """A mid-stream failure: an ``error`` event with the SDK's flat fields (wire.md §6.2)."""
+    """A mid-stream failure: an ``error`` event with the SDK's flat fields."""
     err = body.get("error") or {}
     data = {"type": "error", "code": err.get("code"), "message": err.get("message"), "param": err.get("param"),
             "sequence_number": 0}
