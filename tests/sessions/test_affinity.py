@@ -48,6 +48,9 @@ def test_a_session_that_fell_back_stays_while_new_sessions_return(make_gateway, 
         turns = gw.get("/status").json()["sessions"]["A"]["turns"]
         assert [(t["model"], t["why"]) for t in turns] == [
             ("ant/claude-x", "primary"), ("oai/gpt-x", "fallback: rate_limited"), ("oai/gpt-x", "pinned to oai/gpt-x")]
+        shown = subprocess.run([sys.executable, "-m", "detour", "status", "--url", gw.url], capture_output=True,
+                               text=True, timeout=60, check=False).stdout
+        assert "sessions" in shown and "pinned to oai/gpt-x" in shown and "fallback: rate_limited" in shown, shown
     else:
         assert (second, new) == ("ant/claude-x", "ant/claude-x")
         assert served_by(fake, start) == ["claude-x", "claude-x"], "every request starts at the primary"

@@ -84,6 +84,27 @@ def _models_table(status: dict[str, Any]) -> Any:
     return table
 
 
+def _sessions_table(status: dict[str, Any], only: str | None) -> Any:
+    """Each recent session's last turns: the model that served it and why (pinned, fallback, a full window)."""
+    from rich.table import Column, Table
+
+    table = Table(Column("session", no_wrap=True), "chain", "turn", "served by", "why", "repair", title="sessions",
+                  title_justify="left")
+    for sid, view in (status.get("sessions") or {}).items():
+        if not isinstance(view, dict) or (only and view.get("chain") != only):
+            continue
+        short = sid if len(sid) <= 14 else sid[:8] + "…" + sid[-4:]
+        for turn in (view.get("turns") or [])[-5:]:
+            table.add_row(short, view.get("chain") or "", clock(turn["at"]), turn.get("model") or "",
+                          turn.get("why") or "", "; ".join(turn.get("notes") or []))
+            short = ""
+    return table
+
+
+def _windows(status: dict[str, Any]) -> list[str]:
+    return [w.get("label") or "" for w in status.get("windows") or [] if isinstance(w, dict)]
+
+
 def _switches(status: dict[str, Any], only: str | None) -> list[str]:
     events = [s for s in status.get("switches", []) if not only or s.get("chain") == only][-10:]
     return [f"{clock(s['at'])}  {s.get('chain')}: {s.get('from')} → {s.get('to')} ({reason_text(s.get('reason'))})"
@@ -96,6 +117,10 @@ def render(status: dict[str, Any], url: str, only: str | None) -> Any:
 
     parts: list[Any] = [Text(f"detour gateway {url} · up {_ago(status.get('uptime_s') or 0)}", style="bold")]
     parts += [_chains_table(status, only), _models_table(status)]
+    if status.get("sessions"):
+        parts.append(_sessions_table(status, only))
+    if windows := _windows(status):
+        parts.append(Text("subscription windows: " + " · ".join(windows)))
     switches = _switches(status, only)
     parts.append(Text("recent switches:\n  " + "\n  ".join(switches) if switches else "no switches yet", style="dim"))
     parts += [Text(f"note: {n}", style="dim") for n in status.get("notes", [])]
