@@ -140,3 +140,21 @@ def test_a_client_credential_reaches_only_the_pass_through_provider(make_gateway
     missing = client.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
     assert fake.count("claude-max") == before, "no credential: the pass-through provider is skipped"
     assert "no client credential" in missing.text and SECRET not in missing.text
+
+
+def test_codex_windows_from_a_responses_upstream_show_in_status(make_gateway, fake: FakeProvider) -> None:
+    codex = {"x-codex-primary-used-percent": "97", "x-codex-primary-window-minutes": "300",
+             "x-codex-primary-reset-after-seconds": "3600", "x-codex-secondary-used-percent": "40",
+             "x-codex-secondary-window-minutes": "10080", "x-codex-secondary-reset-after-seconds": "86400"}
+    fake.script("gpt-codex", B.text("from the subscription", headers=codex))
+    fake.script("gpt-x", B.text("api key"))
+    providers_ = {"chatgpt": {"baseURL": fake.openai_base, "protocol": "openai-responses", "apiKey": "sk-codex-fake",
+                              "models": {"gpt-codex": {"tools": True, "context": 200000}}},
+                  "oai": providers(fake)["oai"]}
+    gw = make_gateway(provider=providers_, model={"primary": "chatgpt/gpt-codex", "fallback": ["oai/gpt-x"]})
+    assert ask(gw.url, "c1") == "chatgpt/gpt-codex"
+    windows = {w["window"]: w for w in gw.get("/status").json()["windows"]}
+    assert windows["5h"]["used"] == 0.97 and windows["7d"]["used"] == 0.4
+    assert windows["5h"]["resets_at"] == pytest.approx(time.time() + 3600, abs=30)
+    assert "chatgpt 5h 97%, resets " in status_line(gw.url)
+    assert ask(gw.url, "c2") == "oai/gpt-x", "a new session leaves the 97% window (switchAt 0.95)"
