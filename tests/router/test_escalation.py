@@ -127,3 +127,28 @@ async def test_no_escalation_without_checks_and_no_other_candidate(fake: FakePro
     fake.script("a", B.server_error(500))
     with pytest.raises(AllFailed):
         await one.chat(request("hi"))
+
+
+def test_an_empty_only_check_lets_the_stream_through_at_its_first_text() -> None:
+    from detour.protocol.messages import Finish, Start, TextDelta
+    from detour.routing.gate import Gate, Hold, Sent
+
+    judged: list[object] = []
+    gate = Gate(Sent(), hold=Hold(lambda resp, events: judged.append(resp), 1 << 20, float("inf"), early=True))
+    assert gate.feed(Start("u1", "m")) == [] and gate.feed(TextDelta(0, "  ")) == []  # whitespace is still empty
+    first = gate.feed(TextDelta(0, "hello"))
+    assert [e.kind for e in first] == ["text", "text"] and gate.hold is not None and gate.hold.released == "checked"
+    assert gate.feed(TextDelta(0, " world")) == [TextDelta(0, " world")]  # then it streams as usual
+    assert gate.feed(Finish("stop")) == [Finish("stop")] and judged == []
+    whole = Gate(Sent(), hold=Hold(lambda resp, events: judged.append(resp), 1 << 20, float("inf")))
+    assert whole.feed(TextDelta(0, "hello")) == [] and whole.feed(Finish("stop"))[-1] == Finish("stop") and judged
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_empty_answer_escalates_with_the_empty_check_alone(fake: FakeProvider, make, stream: bool) -> None:
+    fake.script("a", B.text(""))
+    fake.script("b", B.text("something"))
+    router = make("p1/a", "p2/b", escalate=["empty"])
+    req = request("hi", stream=stream)
+    result = (await collect(router, req))[1] if stream else await router.chat(req)
+    assert result.model == "p2/b" and result.escalations == [("p1/a", "empty")] and result.response.text() == "something"

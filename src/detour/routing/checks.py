@@ -125,6 +125,11 @@ class Checks:
                 return name, problem
         return None
 
+    @property
+    def early(self) -> bool:
+        """Only ``empty``: decided by the first text or complete tool call, so a stream need not wait for the end."""
+        return bool(self.names) and set(self.names) <= {"empty"}
+
     def applies(self, req: Request) -> bool:
         """Whether any check could fail this request's answer (json without a requested format cannot)."""
         if not self.names:

@@ -61,6 +61,7 @@ class Hold:
     held: list[Event] = field(default_factory=list)
     chars: int = 0
     released: str = ""
+    early: bool = False  # the checks pass as soon as real output arrives (only ``empty``): release then
     seen: bool = False  # upstream content arrived: the first-token deadline is met
     snapshot: Sent | None = None
 
@@ -97,6 +98,8 @@ class Gate:
                 self.restore()
                 raise
             return self.release("checked")
+        if hold.early and _has_output(event, out):
+            return self.release("checked")  # an answer with text or a whole tool call is not empty
         if hold.chars > hold.size:
             return self.release("size")
         return []
@@ -198,6 +201,12 @@ class Gate:
     @property
     def holding(self) -> bool:
         return bool(self._tool_buf)
+
+
+def _has_output(event: Event, out: list[Event]) -> bool:
+    if event.kind == "text":
+        return bool(event.text.strip())  # type: ignore[union-attr]
+    return any(e.kind == "tool_call_end" for e in out)
 
 
 def _size(event: Event) -> int:

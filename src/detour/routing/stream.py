@@ -238,7 +238,7 @@ class _Driver:
                 raise BadAnswer(failed[0], failed[1], response, None, list(upstream))
 
         until = asyncio.get_running_loop().time() + esc.checks.hold_time
-        return Hold(judge, esc.checks.hold_size, until)
+        return Hold(judge, esc.checks.hold_size, until, early=esc.checks.early)
 
     async def _rescue_call(self, target: Target, key: Key) -> tuple[Primed, dict[str, str]]:
         """Prefill when the model takes it (or might); replay with hold-back when it does not."""
