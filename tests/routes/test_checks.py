@@ -88,3 +88,12 @@ def test_a_chain_runs_its_checks_in_order_and_a_broken_custom_check_passes() -> 
     assert found.first_failure(Request("m"), answer(TextPart("hey"))) == ("short", "too short")
     assert found.first_failure(Request("m"), answer(TextPart("hello there"))) is None
     assert not checks.for_chain(SimpleNamespace(escalate=["json"])).applies(Request("m"))
+
+
+def test_checks_apply_only_where_they_can_fail() -> None:
+    both = checks.for_chain(SimpleNamespace(escalate=["json", "toolArgs"]))
+    assert not both.applies(Request("m"))  # no JSON asked for, no tools offered: nothing to hold back
+    assert both.applies(Request("m", tools=[WEATHER]))
+    assert both.applies(Request("m", response_format=ResponseFormat("json_object")))
+    assert checks.for_chain(SimpleNamespace(escalate=["json", "empty"])).applies(Request("m"))
+    assert not checks.for_chain(SimpleNamespace(escalate=[])).applies(Request("m"))

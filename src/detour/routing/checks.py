@@ -131,12 +131,10 @@ class Checks:
         return bool(self.names) and set(self.names) <= {"empty"}
 
     def applies(self, req: Request) -> bool:
-        """Whether any check could fail this request's answer (json without a requested format cannot)."""
-        if not self.names:
-            return False
-        if set(self.names) <= {"json"} and (req.response_format is None or req.response_format.type == "text"):
-            return False
-        return not (set(self.names) <= {"toolArgs"} and not req.tools)
+        """Whether any check could fail this request's answer (json without a requested format cannot, toolArgs
+        without tools cannot): when none can, nothing is checked and a stream is not held back."""
+        wants_json = req.response_format is not None and req.response_format.type != "text"
+        return any((n != "json" or wants_json) and (n != "toolArgs" or bool(req.tools)) for n in self.names)
 
 
 def for_chain(chain: Any, custom: dict[str, tuple[Check, frozenset[str] | None]] | None = None,
