@@ -205,7 +205,7 @@ class Gate:
 
 def _has_output(event: Event, out: list[Event]) -> bool:
     if event.kind == "text":
-        return bool(event.text.strip())  # type: ignore[union-attr]
+        return bool(event.text.strip())
     return any(e.kind == "tool_call_end" for e in out)
 
 
