@@ -15,5 +15,9 @@ def is_base64(data: str) -> bool:
     """Only base64 characters (standard or URL-safe, line breaks allowed); empty is not an image.
 
     The alphabet is checked, not the decoded bytes: garbage such as a file path or a JSON fragment is refused
-    with a clear 400, while the upstream stays the judge of the image itself."""
-    return _BASE64.fullmatch(data) is not None and not data.isspace()
+    with a clear 400, while the upstream stays the judge of the image itself. A length of 4n+1 characters
+    (whitespace aside) is never base64 either, whatever the characters."""
+    if _BASE64.fullmatch(data) is None or data.isspace():
+        return False
+    body = data.rstrip().rstrip("=")
+    return (len(body) - sum(body.count(c) for c in " \t\r\n")) % 4 != 1
