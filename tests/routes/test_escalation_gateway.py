@@ -138,3 +138,23 @@ def test_a_passing_streamed_answer_reaches_the_client_unchanged(make_gateway, fa
     checked = _sse(gw, path, {**body, "model": "checked"})
     assert checked == plain and len(plain) >= 6
     assert [r.model for r in fake.requests] == ["gpt-x", "gpt-x"]
+
+
+def test_escalations_and_routes_reach_get_events(make_gateway, fake) -> None:
+    from tests.server.test_events import Events
+
+    fake.script("gpt-x", BAD["json"])
+    fake.script("claude-x", GOOD["json"])
+    gw = make_gateway(model=chain(), routes=[{"tags": ["json"], "chain": "default", "name": "json-tasks"}])
+    reader = Events(gw.url + "/events")
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="unused", max_retries=0)
+        client.chat.completions.create(
+            model="detour", messages=[{"role": "user", "content": "trip"}], extra_body={"detour": {"tags": ["json"]}},
+            response_format={"type": "json_schema", "json_schema": {"name": "trip", "schema": SCHEMA}})
+        escalated = reader.next("escalate", model="oai/gpt-x")
+        assert escalated["reason"] == "json" and escalated["chain"] == "default" and "not valid" in escalated["problem"]
+        routed = reader.next("route", reason="json-tasks")
+        assert routed["model"] == "ant/claude-x" and routed["escalations"] == [["oai/gpt-x", "json"]]
+    finally:
+        reader.close()
