@@ -488,6 +488,7 @@ class Config(_Model):
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig, examples=_ex({"connect": "5s"}))
     logging: LoggingConfig = Field(default_factory=LoggingConfig, examples=_ex({"level": "info"}))
     discovery: bool = Field(True, examples=_ex(False))
+    unknown_model: Literal["chain", "reject"] = "chain"
     _opencode: dict[str, ProviderConfig] = PrivateAttr(default_factory=dict)
     _equivalents_key: str = PrivateAttr("equivalents")  # "routes" when the file used the older object form
 

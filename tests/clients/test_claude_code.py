@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,30 @@ def check_translation(sent: dict[str, Any], out: dict[str, Any]) -> None:
     assert out["reasoning_effort"] == sent["output_config"]["effort"]
     assert out["max_tokens"] == sent["max_tokens"]
     assert "cache_control" not in json.dumps(out)
+
+
+def test_claude_code_with_its_own_default_model_name_is_served_by_the_configured_chain(
+        tmp_path: Path, fake: FakeProvider, client_env: dict[str, str], serve) -> None:
+    """No ANTHROPIC_MODEL: Claude Code sends its own default name, which no chain and no catalog entry holds.
+    The gateway serves it with the configured chain (the 'anthropic' provider has no key here), not a 404."""
+    claude = str(client_binary("claude"))
+    fake.script("claude-x", B.text(ANSWER))
+    project = tmp_path / "project"
+    project.mkdir()
+    config = project / "detour.json"
+    config.write_text(json.dumps({
+        "provider": {"ant": {"baseURL": fake.anthropic_base, "protocol": "anthropic", "apiKey": "sk-ant-fake",
+                             "models": {"claude-x": dict(CAPS)}}},
+        "model": {"primary": "ant/claude-x"},
+        "state": "memory",
+    }))
+    served = serve(config, project)
+    env = {k: v for k, v in client_env.items() if not k.startswith("ANTHROPIC_")}
+    env.update({"PWD": str(project), "ANTHROPIC_BASE_URL": served.url, "ANTHROPIC_API_KEY": "anything"})
+
+    done = run([claude, "-p", "say hi"], cwd=project, env=env)
+    assert done.returncode == 0 and ANSWER in done.stdout, explain(done, served)
+    asked = {r.body.get("model") for r in fake.requests}
+    assert asked == {"claude-x"}, explain(done, served)  # every request reached the chain's model
+    sent_names = set(re.findall(r"request door=anthropic model=(\S+) served=ant/claude-x", served.output()))
+    assert sent_names and not sent_names & {"claude-x", "ant/claude-x", "detour"}, explain(done, served)

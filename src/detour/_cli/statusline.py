@@ -215,9 +215,13 @@ def _with_window(line: str, status: dict[str, Any], primary: str | None) -> str:
 def status_line(status: dict[str, Any], chain_name: str = "default") -> str:
     """`detour: openai/gpt-5 (anthropic rate-limited, back 14:05)`, or just the model when on the primary;
     then the primary's fullest subscription window when it reports one (`· claude-max 5h 92%, resets 14:05`)."""
-    chain = status.get("chains", {}).get(chain_name)
+    chains = status.get("chains", {})
+    chain = chains.get(chain_name)
     if chain is None:
         return f"detour: no chain {chain_name!r}"
+    # a model the client names is tracked like a chain: the line follows whichever served last
+    views = [chain, *(v for v in chains.values() if v.get("explicit") and v.get("chain") == chain_name)]
+    chain = max(views, key=lambda v: v.get("at") or 0.0)
     return _with_window(_chain_line(status, chain), status, chain.get("primary"))
 
 

@@ -52,6 +52,9 @@ class Codec(Protocol):
     name: str  # the registry key and the config's ``provider.<id>.protocol`` value
     hosted_tools: bool = False  # as an upstream it runs its provider's built-in tools (OpenAI web_search...)
     image_types: frozenset[str] | None = None  # the image media types it takes; None: not known to refuse any
+    # the protocol refuses a request without an output limit (Anthropic): what is sent when neither the client
+    # nor the catalog gives one; None: the limit may be left out
+    default_max_tokens: int | None = None
 
     def path(self, model: str, *, stream: bool) -> str:
         """The request path below the provider's base URL."""

@@ -1003,6 +1003,7 @@ class AnthropicCodec(Codec):
 
     name = "anthropic"
     image_types = IMAGE_MEDIA_TYPES
+    default_max_tokens = DEFAULT_MAX_TOKENS
     decode_request = staticmethod(decode_request)
     decode_response = staticmethod(decode_response)
     stream_decoder = staticmethod(StreamDecoder)

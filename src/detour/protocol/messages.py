@@ -180,6 +180,13 @@ class Resolved:
         """What /status tracks this request under: the explicit model, else the chain."""
         return self.model or self.chain
 
+    def header(self) -> str:
+        """The ``x-detour-resolved`` value: how the name was read, then what serves it.
+
+        ``family; anthropic/claude-opus-4-8; chain default`` (the model first, the chain's fallbacks after)
+        or ``alias; chain default`` / ``unknown; chain default`` (the chain alone)."""
+        return f"{self.by}; {self.model}; chain {self.chain}" if self.model else f"{self.by}; chain {self.chain}"
+
 
 @dataclass(slots=True)
 class Request:

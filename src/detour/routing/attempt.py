@@ -72,9 +72,25 @@ class Timeouts:
         return min(base * REASONING_FACTOR if reasoning else base, self.total)
 
 
+# the output limit a request without max_tokens gets, on a protocol that needs one: the model's own
+# (catalog ``max_output``), capped; non-streaming lower, as the SDKs hold long non-streaming calls
+OUTPUT_CAP_STREAM = 32_000
+OUTPUT_CAP = 8_192
+
+
 def wire_for(target: Target, key: Key, req: Request) -> Wire:
     ep = target.endpoint
-    return build(target.codec, ep.base_url, target.provider, target.model, key.secret, req, ep.headers)
+    return build(target.codec, ep.base_url, target.provider, target.model, key.secret, output_limit(req, target), ep.headers)
+
+
+def output_limit(req: Request, target: Target) -> Request:
+    """``req`` with the target's default max_tokens when the client set none and the protocol needs one."""
+    fallback = target.codec.default_max_tokens
+    if req.max_tokens is not None or fallback is None:
+        return req
+    limit = target.info.max_output if target.info is not None else None
+    cap = OUTPUT_CAP_STREAM if req.stream else OUTPUT_CAP
+    return dataclasses.replace(req, max_tokens=min(limit, cap) if limit else fallback)
 
 
 async def complete(upstream: Upstream, target: Target, key: Key, req: Request, timeouts: Timeouts,

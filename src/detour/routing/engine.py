@@ -85,7 +85,8 @@ class Engine:
     def resolve(self, name: str, *, chain: str | None = None, strict: bool = True) -> Resolved:
         """What a model name means (see routing.names); raises UnknownModel, UnknownChain or NoModels."""
         providers = getattr(self.catalog, "providers", None)
-        return names.resolve(name, self.config, self.catalog, providers, chain=chain, strict=strict)
+        return names.resolve(name, self.config, self.catalog, providers, chain=chain, strict=strict,
+                             ready=self.targets.ready)
 
     def resolution_of(self, req: Request) -> Resolved:
         """The request's Resolved: set by a front door, else resolved here as the library does (leniently)."""

@@ -12,7 +12,8 @@ on the neutral request (``Request.resolved``); nothing downstream reads ``Reques
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from detour.protocol.messages import Resolved
@@ -54,13 +55,15 @@ class NoModels(Exception):
 
 
 def resolve(name: str, config: Config, catalog: NameCatalog | None, providers: Mapping[str, object] | None = None,
-            *, chain: str | None = None, strict: bool = True) -> Resolved:
+            *, chain: str | None = None, strict: bool = True, ready: Callable[[str], bool] | None = None) -> Resolved:
     """The Resolved a model name means. ``chain``: the body's ``detour.chain`` hint, which wins.
 
-    ``strict=False`` (the library, with no front door) reads any name it cannot place as the default
-    chain, and any ``provider/model`` as that model; ``strict=True`` raises UnknownModel instead.
+    A bare name the catalog does not know follows ``unknownModel``: "chain" serves it on the provider its
+    family belongs to (when ``ready(provider)``: that provider has a key or runs locally) as the primary
+    of the default chain, else by the default chain itself; "reject" raises UnknownModel. ``strict=False``
+    (the library) also takes a ``provider/model`` of a provider nothing names.
     """
-    resolved = _by_name(name, config, catalog, providers or {}, strict)
+    resolved = _by_name(name, config, catalog, providers or {}, strict, ready)
     if chain and chain not in CHAIN_ALIASES:
         if chain not in config.chains:
             known = f"known chains: {', '.join(sorted(config.chains))}" if config.chains else "no chains are configured"
@@ -71,7 +74,8 @@ def resolve(name: str, config: Config, catalog: NameCatalog | None, providers: M
     return resolved
 
 
-def _by_name(name: str, config: Config, catalog: NameCatalog | None, providers: Mapping[str, object], strict: bool) -> Resolved:
+def _by_name(name: str, config: Config, catalog: NameCatalog | None, providers: Mapping[str, object], strict: bool,
+             ready: Callable[[str], bool] | None) -> Resolved:
     if name in config.chains:
         return Resolved(name, None, "chain")
     if name in CHAIN_ALIASES:
@@ -81,14 +85,38 @@ def _by_name(name: str, config: Config, catalog: NameCatalog | None, providers: 
         known = catalog is not None and catalog.get(name) is not None
         if not strict or known or provider in providers or provider in config.provider:
             return Resolved("default", name, "id")
-    elif catalog is not None:
-        matches = catalog.find_bare(name)
+    else:
+        family = family_provider(name)
+        matches = catalog.find_bare(name) if catalog is not None else []
         configured = [m for m in matches if m.split("/", 1)[0] in _configured_providers(config)]
-        if len(configured) == 1 or len(matches) == 1:
-            return Resolved("default", (configured or matches)[0], "catalog")
+        own = [m for m in matches if m.split("/", 1)[0] == family]
+        for found in (configured, own, matches):
+            if len(found) == 1:
+                return Resolved("default", found[0], "catalog")
+        if config.unknown_model == "chain" and name and len(name) <= MAX_SHOWN:
+            if family is not None and PLAIN_NAME.fullmatch(name) and ready is not None and ready(family):
+                return Resolved("default", f"{family}/{name}", "family")
+            return Resolved("default", None, "unknown")
     if not strict:
         return Resolved("default", None, "unknown")
     raise UnknownModel(name, suggest(name, config, catalog) if len(name) <= MAX_SHOWN else [])
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z0-9._:@+-]{1,200}")  # what a family-resolved name may hold (it reaches headers)
+
+# a bare name's family -> the provider that serves it (claude-opus-4-8 -> anthropic/claude-opus-4-8)
+FAMILIES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"claude-"), "anthropic"),
+    (re.compile(r"(gpt-|chatgpt-|o\d)"), "openai"),
+    (re.compile(r"gemini-"), "google"),
+    (re.compile(r"deepseek-"), "deepseek"),
+)
+
+
+def family_provider(name: str) -> str | None:
+    """The provider a bare model name's family belongs to, by its prefix; None when no family matches."""
+    lower = name.lower()
+    return next((provider for pattern, provider in FAMILIES if pattern.match(lower)), None)
 
 
 def _require_models(chain: str, config: Config) -> None:

@@ -13,7 +13,7 @@ from detour.routing.keys import make_keys
 from detour.routing.plan import Target
 
 if TYPE_CHECKING:  # pragma: no cover
-    from detour.config import Config
+    from detour.config import Config, Endpoint
 
 
 class RoutingCatalog(Protocol):
@@ -66,10 +66,18 @@ class Targets:
                 groups.append(row)
         return groups, skipped
 
+    def ready(self, provider: str) -> bool:
+        """Whether requests can go to ``provider``: it has an endpoint, and a key or a local server."""
+        endpoint = self._endpoint(provider)
+        return endpoint is not None and (bool(endpoint.api_keys) or endpoint.local)
+
+    def _endpoint(self, provider: str) -> Endpoint | None:
+        providers = getattr(self.catalog, "providers", None)
+        return self.config.endpoint(provider, providers, self.env) if providers else self.config.endpoint(provider, env=self.env)
+
     def _resolve(self, model_id: str, via: str | None) -> Target | None:
         provider, model = split_model_id(model_id)
-        providers = getattr(self.catalog, "providers", None)
-        endpoint = self.config.endpoint(provider, providers, self.env) if providers else self.config.endpoint(provider, env=self.env)
+        endpoint = self._endpoint(provider)
         if endpoint is None:
             return None
         codec = CODECS[_own_protocol(self.config, model_id) or endpoint.protocol]

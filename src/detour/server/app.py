@@ -145,7 +145,7 @@ class Gateway:
             await self._error(send, door, 500, f"internal gateway error ({type(exc).__name__}); see the gateway log")
             return
         body = orjson.dumps(door.codec.encode_response(result.response, shown_model(door, result.model, req), req))
-        await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result)])
+        await asgi.send_bytes(send, 200, body, [asgi.JSON, *_served_headers(result, req)])
         self.state.observe(door.name, req, result, 200, started, named_session(req, headers))
 
     async def _run_stream(self, door: Door, req: Request, headers: dict[str, str], receive: Receive, send: Send, started: float) -> None:
@@ -171,7 +171,7 @@ class Gateway:
                 async for event in s:
                     if not sent_headers:
                         encoder.model = shown_model(door, s.model, req)
-                        await asgi.start_stream(send, _served_headers(s))
+                        await asgi.start_stream(send, _served_headers(s, req))
                         sent_headers = True
                     if event.kind == "error":
                         await asgi.send_chunk(send, encoder.error(event.failure), more=False)
@@ -401,8 +401,10 @@ def _check_require(headers: dict[str, str], req: Request) -> None:
             raise ValueError(f"{where}: {exc}") from None
 
 
-def _served_headers(result: Any) -> list[tuple[bytes, bytes]]:
+def _served_headers(result: Any, req: Request) -> list[tuple[bytes, bytes]]:
     out = [(b"x-detour-model", result.model.encode()), (b"x-detour-attempts", str(len(result.attempts)).encode())]
+    if req.resolved is not None:  # what the model name the client sent was read as
+        out.append((b"x-detour-resolved", req.resolved.header().encode()))
     if result.fallback_reason:  # one of routing.result.FALLBACK_REASONS' documented forms
         out.append((b"x-detour-fallback-reason", result.fallback_reason.encode()))
     if result.route is not None:

@@ -26,6 +26,12 @@ class ChainView:
     current: str | None = None
     reason: str | None = None  # why the current model is not the primary
     since: float | None = None
+    at: float | None = None  # when it last served a request
+    chain: str = ""  # an explicit model's view: the chain whose models are its fallbacks
+    models: list[str] | None = None  # an explicit model's view: the model, then those fallbacks
+
+
+EXPLICIT_VIEWS = 50  # explicit models tracked in /status, the most recently used
 
 
 class Outcomes:
@@ -130,8 +136,10 @@ class GatewayState:
         chain = (result.chain if result is not None else "") or (resolved.chain if resolved is not None else "default")
         explicit = resolved.model if resolved is not None and not routed else None
         by_chain = explicit is None
-        if by_chain:  # only chain requests move a chain's view; an explicit model is not a switch
+        if by_chain:
             self._track(chain, result)
+        elif explicit is not None and result is not None:  # an explicit model is tracked like a chain of its own
+            self._track(explicit, result, of=chain)
         if session and result is not None:
             self._track_session(session, chain if by_chain else explicit or chain, req, result, by_chain)
         if log.isEnabledFor(logging.INFO):
@@ -164,12 +172,22 @@ class GatewayState:
                 stats = self.outcomes[attempt.model] = Outcomes()
             stats.add(attempt.kind, attempt.duration)
 
-    def _track(self, chain: str, result: Any) -> None:
+    def _track(self, chain: str, result: Any, *, of: str | None = None) -> None:
+        """Move a view: a chain's, or (``of`` given) an explicit model's, whose fallbacks are chain ``of``'s."""
         if result is None:
             return
         view = self.chains.get(chain)
         if view is None:
-            view = self.chains[chain] = ChainView(primary=self._primary(chain))
+            if of is not None:
+                fallbacks = self.config.chain(of).models if of == "default" or of in self.config.chains else []
+                view = ChainView(primary=chain, chain=of, models=[chain, *(m for m in fallbacks if m != chain)])
+                explicit = [n for n, v in self.chains.items() if v.chain]
+                if len(explicit) >= EXPLICIT_VIEWS:
+                    del self.chains[min(explicit, key=lambda n: self.chains[n].at or 0.0)]
+            else:
+                view = ChainView(primary=self._primary(chain))
+            self.chains[chain] = view
+        view.at = time.time()
         previous = view.current or view.primary  # a fresh gateway starts on the primary
         if previous != result.model:
             if previous is not None:
@@ -320,8 +338,16 @@ class GatewayState:
             view = self.chains.get(name) or ChainView(primary=self._primary(name))
             cfg = self.config.model if name == "default" else self.config.chains[name]
             chains[name] = {"primary": view.primary, "models": list(cfg.models), "current": view.current or view.primary,
-                            "reason": view.reason, "since": view.since, "until": self._until(view)}
+                            "reason": view.reason, "since": view.since, "until": self._until(view), "at": view.at}
+        for name, view in list(self.chains.items()):
+            if view.chain:  # a model a client named: its own view, its fallbacks from its chain
+                chains[name] = {"primary": view.primary, "models": list(view.models or ()), "current": view.current,
+                                "reason": view.reason, "since": view.since, "until": self._until(view),
+                                "at": view.at, "explicit": True, "chain": view.chain}
         models = {info.id: self.health_of(info.id) for info in self._listed_models()}
+        for view in self.chains.values():
+            if view.chain and view.primary is not None and view.primary not in models:  # an explicit model
+                models[view.primary] = self.health_of(view.primary)
         recent = list(self.sessions)[-SESSIONS_SHOWN:]
         sessions = {sid: self.session_status(sid) for sid in reversed(recent)}
         if session and session not in sessions and session in self.sessions:
