@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
+from detour.config import ChainConfig
 from detour.protocol.messages import (
     Request,
     Response,
@@ -80,20 +79,20 @@ def test_a_chain_runs_its_checks_in_order_and_a_broken_custom_check_passes() -> 
     def short(req: Request, resp: Response) -> str | None:
         return "too short" if len(resp.text()) < 5 else None
 
-    chain = SimpleNamespace(escalate=["empty", "json"], max_escalations=1, hold_back_size=10, hold_back_time=1.0)
+    chain = ChainConfig(escalate=["empty", "json"], max_escalations=1, hold_back_size=10, hold_back_time=1.0)
     found = checks.for_chain(chain, {"boom": (boom, None), "short": (short, frozenset({"default"})),
                                      "other": (short, frozenset({"elsewhere"}))})
     assert found.names == ("empty", "json", "boom", "short") and found.max_escalations == 1
     assert found.first_failure(Request("m"), answer()) == ("empty", "the answer has no text and no tool call")
     assert found.first_failure(Request("m"), answer(TextPart("hey"))) == ("short", "too short")
     assert found.first_failure(Request("m"), answer(TextPart("hello there"))) is None
-    assert not checks.for_chain(SimpleNamespace(escalate=["json"])).applies(Request("m"))
+    assert not checks.for_chain(ChainConfig(escalate=["json"])).applies(Request("m"))
 
 
 def test_checks_apply_only_where_they_can_fail() -> None:
-    both = checks.for_chain(SimpleNamespace(escalate=["json", "toolArgs"]))
+    both = checks.for_chain(ChainConfig(escalate=["json", "toolArgs"]))
     assert not both.applies(Request("m"))  # no JSON asked for, no tools offered: nothing to hold back
     assert both.applies(Request("m", tools=[WEATHER]))
     assert both.applies(Request("m", response_format=ResponseFormat("json_object")))
-    assert checks.for_chain(SimpleNamespace(escalate=["json", "empty"])).applies(Request("m"))
-    assert not checks.for_chain(SimpleNamespace(escalate=[])).applies(Request("m"))
+    assert checks.for_chain(ChainConfig(escalate=["json", "empty"])).applies(Request("m"))
+    assert not checks.for_chain(ChainConfig(escalate=[])).applies(Request("m"))

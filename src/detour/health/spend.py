@@ -12,9 +12,12 @@ import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detour.health.store import SpendRow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import BudgetConfig
 
 DIMS = ("provider", "model", "key", "chain", "total")
 BUDGET_DIMS = ("provider", "total")
@@ -54,10 +57,10 @@ class Budgets:
     monthly: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, budget: Any) -> Budgets:
-        if budget is None:
+    def from_config(cls, budget: BudgetConfig | None) -> Budgets:
+        if budget is None:  # no config at all (``detour usage`` without one): no limits
             return cls()
-        return cls(dict(getattr(budget, "daily", None) or {}), dict(getattr(budget, "monthly", None) or {}))
+        return cls(dict(budget.daily), dict(budget.monthly))
 
     def __bool__(self) -> bool:
         return bool(self.daily or self.monthly)

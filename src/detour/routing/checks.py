@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from detour.protocol.messages import Request, Response, TextPart, ToolCallPart
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import ChainConfig
 
 Check = Callable[[Request, Response], "str | None"]
 
@@ -104,11 +107,11 @@ BUILTIN: dict[str, Check] = {
 class Checks:
     """The checks one chain escalates on, in order, with the escalation cap and the streaming hold-back bounds."""
 
-    names: tuple[str, ...] = ()
-    funcs: tuple[Check, ...] = ()
-    max_escalations: int = 2
-    hold_size: int = 256 * 1024
-    hold_time: float = 30.0
+    names: tuple[str, ...]
+    funcs: tuple[Check, ...]
+    max_escalations: int  # the bounds come from the chain's config (the defaults live in ChainConfig)
+    hold_size: int
+    hold_time: float
 
     def __bool__(self) -> bool:
         return bool(self.names)
@@ -137,17 +140,16 @@ class Checks:
         return any((n != "json" or wants_json) and (n != "toolArgs" or bool(req.tools)) for n in self.names)
 
 
-def for_chain(chain: Any, custom: dict[str, tuple[Check, frozenset[str] | None]] | None = None,
+def for_chain(chain: ChainConfig, custom: dict[str, tuple[Check, frozenset[str] | None]] | None = None,
               chain_name: str = "default") -> Checks:
     """The chain's ``escalate`` list, then the custom checks registered for it (or for every chain)."""
-    names = list(getattr(chain, "escalate", None) or ())
+    names: list[str] = list(chain.escalate)
     funcs: list[Check] = [BUILTIN[n] for n in names]
     for name, (func, chains) in (custom or {}).items():
         if chains is None or chain_name in chains:
             names.append(name)
             funcs.append(func)
-    return Checks(tuple(names), tuple(funcs), getattr(chain, "max_escalations", 2),
-                  getattr(chain, "hold_back_size", 256 * 1024), getattr(chain, "hold_back_time", 30.0))
+    return Checks(tuple(names), tuple(funcs), chain.max_escalations, chain.hold_back_size, chain.hold_back_time)
 
 
 # ---------------------------------------------------------------- JSON Schema

@@ -25,11 +25,14 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detour.protocol.errors import Window
 from detour.routing.keys import Key
 from detour.upstream import CLIENT_KEY
+
+if TYPE_CHECKING:  # pragma: no cover
+    from detour.config import ChainConfig
 
 # OpenCode 1.18.33 sends x-session-id and x-session-affinity (same value) to openai-compatible providers (seen
 # in a fake's request log); x-opencode-session is what it sends to OpenCode's own gateway
@@ -220,7 +223,7 @@ def label(window: dict[str, Any]) -> str:
 
 
 
-def arrange(plan: Any, chain: Any, chain_name: str, session: str, sessions: Sessions, windows: Windows,
+def arrange(plan: Any, chain: ChainConfig, chain_name: str, session: str, sessions: Sessions, windows: Windows,
             healthy: Callable[[Any], bool], credential: Any, *, steer: bool = True, named: bool = True) -> str:
     """Order ``plan.candidates`` for this session, in place; returns why the first candidate leads ("" = as planned).
 
@@ -242,7 +245,7 @@ def arrange(plan: Any, chain: Any, chain_name: str, session: str, sessions: Sess
     plan.candidates = candidates
     if not candidates or not steer:  # a model the client named keeps its place
         return ""
-    affinity = getattr(chain, "affinity", "session") if named else "none"  # an unnamed conversation is not pinned
+    affinity = chain.affinity if named else "none"  # an unnamed conversation is not pinned
     if affinity == "session":
         pin = sessions.pinned(chain_name, session, chain.affinity_ttl, chain.affinity_idle)
         if pin is not None:
@@ -250,7 +253,7 @@ def arrange(plan: Any, chain: Any, chain_name: str, session: str, sessions: Sess
             if at is not None and healthy(candidates[at].target):
                 candidates.insert(0, candidates.pop(at))
                 return f"pinned to {pin}"
-    threshold = getattr(chain, "switch_at", None)
+    threshold = chain.switch_at
     if threshold is None or (affinity == "session" and not sessions.is_new(chain_name, session)):
         return ""
     full: list[tuple[Any, KeyWindow]] = []
