@@ -135,11 +135,15 @@ def _drop_foreign_reasoning(messages: list[Message], target: str) -> tuple[list[
     out: list[Message] = []
     changed = False
     for message in messages:
-        if message.role != "assistant" or not any(_foreign(p, target) for p in message.content):
+        if message.role != "assistant":
             out.append(message)
             continue
-        changed = True
-        out.append(_with(message, [p for p in message.content if not _foreign(p, target)]))
+        kept = [p for p in message.content if not (p.kind == "thinking" and _foreign(p, target))]
+        if len(kept) == len(message.content):
+            out.append(message)
+        else:
+            changed = True
+            out.append(_with(message, kept))
     return out, changed
 
 
