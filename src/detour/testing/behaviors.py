@@ -115,7 +115,7 @@ class Echo(Behavior):
     chunks: int = 5
 
     def resolve(self, req: Recorded) -> Behavior:
-        text = WIRES[req.protocol].last_user_text(req.body) if req.protocol in _LLM else ""
+        text = WIRES[req.protocol].last_user_text(req.body) if req.protocol in WIRES else ""
         return Reply(Content(text=text, chunks=self.chunks))
 
 
@@ -126,12 +126,9 @@ class RejectPrefill(Behavior):
     otherwise: Behavior = field(default_factory=Reply)
 
     def resolve(self, req: Recorded) -> Behavior:
-        if req.protocol in _LLM and WIRES[req.protocol].ends_with_assistant(req.body):
+        if req.protocol in WIRES and WIRES[req.protocol].ends_with_assistant(req.body):
             return Fail(ErrorSpec("reject_prefill"))
         return self.otherwise.resolve(req)
-
-
-_LLM = ("openai", "anthropic", "gemini", "openai-responses")
 
 
 def _server(name: str | None) -> str | None:

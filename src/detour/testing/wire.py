@@ -17,7 +17,6 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-Protocol = Literal["openai", "anthropic", "gemini", "openai-responses"]
 Finish = Literal["stop", "tool_calls", "content_filter", "length"]
 ErrorKind = Literal[
     "rate_limit", "quota", "overloaded", "server_error", "context_length", "reject_prefill", "status", "invalid"
