@@ -479,7 +479,7 @@ json_args = st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), texts,
 )
 call_ids = st.from_regex(r"call_[a-z0-9]{1,6}", fullmatch=True)
 images = st.one_of(
-    st.builds(lambda d: {"url": f"data:image/png;base64,{d}"}, st.from_regex(r"[A-Za-z0-9+/]{4,16}", fullmatch=True)),
+    st.builds(lambda d: {"url": f"data:image/png;base64,{d}"}, st.from_regex(r"(?:[A-Za-z0-9+/]{4}){1,4}", fullmatch=True)),
     st.builds(
         lambda p, d: {"url": f"https://e.com/{p}.png", "detail": d},
         st.from_regex(r"[a-z]{1,6}", fullmatch=True),

@@ -156,7 +156,7 @@ def _image(draw: st.DrawFn) -> dict[str, Any]:
         media = draw(st.sampled_from(A.IMAGE_TYPES))
         return {
             "type": "image_url",
-            "image_url": {"url": f"data:{media};base64,{draw(st.from_regex(r'[A-Za-z0-9+/]{4,12}', fullmatch=True))}"},
+            "image_url": {"url": f"data:{media};base64,{draw(st.from_regex(r'(?:[A-Za-z0-9+/]{4}){1,3}', fullmatch=True))}"},
         }
     return {
         "type": "image_url",
