@@ -8,7 +8,6 @@ meaning as the neutral event ``index``, so decoding keeps it; encoding renumbers
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from .messages import (
     ToolCallStart,
     Usage,
     UsageEvent,
+    random_hex,
 )
 from .sse import SSEMessage, SSEParser, encode
 
@@ -215,7 +215,7 @@ def stop_fields(
 def message_id(response_id: str | None = None) -> str:
     """A fresh ``msg_`` id per answer, whatever the upstream sent: an upstream that repeats its ids (or
     sends none) must not make the client merge separate turns."""
-    return "msg_" + uuid.uuid4().hex[:24]
+    return "msg_" + random_hex()
 
 
 # ================================================================ errors

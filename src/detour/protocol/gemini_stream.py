@@ -11,7 +11,6 @@ placed just before that part, so the stream events (which have no provider_detai
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 from . import errors
@@ -31,6 +30,7 @@ from .messages import (
     Usage,
     UsageEvent,
     new_call_id,
+    random_hex,
 )
 from .sse import SSEParser, encode
 
@@ -79,7 +79,7 @@ ERROR_STATUS: dict[str, tuple[int, str]] = {
 
 
 def new_id(prefix: str = "resp_") -> str:
-    return prefix + uuid.uuid4().hex[:24]
+    return prefix + random_hex()
 
 
 def compact_json(value: Any) -> str:

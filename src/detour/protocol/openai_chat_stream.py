@@ -9,7 +9,6 @@ precedes Finish (the encoder writes ``[DONE]`` on Finish). Errors inside a strea
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -30,6 +29,7 @@ from detour.protocol.messages import (
     Usage,
     UsageEvent,
     new_call_id,
+    random_hex,
 )
 from detour.protocol.sse import SSEParser
 
@@ -345,7 +345,7 @@ _NULL_FINISH = b',"finish_reason":null}]}\n\n'
 def new_completion_id(upstream: str = "") -> str:
     """A fresh id per answer: the upstream's is not reused, since local servers repeat theirs (Ollama's
     ``chatcmpl-<n>`` has three digits) and a client that sees one id twice merges two turns."""
-    return "chatcmpl-" + uuid.uuid4().hex
+    return "chatcmpl-" + random_hex(32)
 
 
 class StreamEncoder:

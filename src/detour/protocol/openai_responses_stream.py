@@ -12,7 +12,6 @@ Every event has a ``sequence_number`` that grows by one. A failure after the sta
 from __future__ import annotations
 
 import base64
-import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +40,7 @@ from detour.protocol.messages import (
     Usage,
     UsageEvent,
     new_call_id,
+    random_hex,
 )
 from detour.protocol.openai_chat_stream import encode_error
 from detour.protocol.sse import SSEParser
@@ -165,11 +165,11 @@ def decode_item(item: dict[str, Any]) -> list[Part]:
 
 def new_response_id(upstream: str = "") -> str:
     """A fresh ``resp_`` id for every answer (upstream ids are not reused: local servers repeat theirs)."""
-    return "resp_" + os.urandom(16).hex()
+    return "resp_" + random_hex(32)
 
 
 def new_item_id(prefix: str) -> str:
-    return f"{prefix}_{os.urandom(16).hex()}"
+    return f"{prefix}_{random_hex(32)}"
 
 
 def message_item(item_id: str, texts: list[TextPart], status: str = "completed") -> dict[str, Any]:

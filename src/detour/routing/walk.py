@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -26,6 +25,7 @@ from detour.health import (
 )
 from detour.health.ledger import key_model_scope
 from detour.protocol.errors import Failure
+from detour.protocol.messages import random_hex
 from detour.routing.keys import Key, KeyPool, scrub
 from detour.routing.plan import (
     Candidate,
@@ -103,7 +103,7 @@ class Walk:
     def holder(self) -> str:
         """This walk's probe-lease id, made on first use: most walks never take a lease."""
         if not self._holder:
-            self._holder = uuid.uuid4().hex
+            self._holder = random_hex(32)
         return self._holder
 
     async def run(self, call: Call[T]) -> Served[T]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import time
@@ -318,6 +319,7 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.state.start()
+                gc.freeze()  # the catalog and config built at start-up are kept; no collection walks them again
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.state.close()
