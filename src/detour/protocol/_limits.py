@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # More tools than any provider takes (OpenAI caps at 128); a request beyond this is refused up front with a 400
 # instead of being sent to every candidate of the chain in turn.
@@ -21,3 +22,35 @@ def is_base64(data: str) -> bool:
         return False
     body = data.rstrip().rstrip("=")
     return (len(body) - sum(body.count(c) for c in " \t\r\n")) % 4 != 1
+
+
+def opt_int(body: dict[str, Any], key: str) -> int | None:
+    """``body[key]`` when absent or an integer (not a bool); else a ValueError naming the key."""
+    v = body.get(key)
+    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"{key}: expected an integer")
+
+
+def opt_num(body: dict[str, Any], key: str) -> float | None:
+    """``body[key]`` when absent or a number (not a bool); else a ValueError naming the key."""
+    v = body.get(key)
+    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return v
+    raise ValueError(f"{key}: expected a number")
+
+
+def opt_bool(body: dict[str, Any], key: str) -> bool:
+    """``body[key]`` as a bool (absent is False); anything but a bool is a ValueError naming the key."""
+    v = body.get(key)
+    if v is None or isinstance(v, bool):
+        return bool(v)
+    raise ValueError(f"{key}: expected a boolean")
+
+
+def opt_dict(body: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``body[key]`` when absent or an object; else a ValueError naming the key."""
+    v = body.get(key)
+    if v is None or isinstance(v, dict):
+        return v
+    raise ValueError(f"{key}: expected an object")

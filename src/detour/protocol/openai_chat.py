@@ -22,7 +22,7 @@ from typing import Any
 
 from detour.protocol import history
 from detour.protocol._codec import Codec
-from detour.protocol._limits import MAX_TOOLS, is_base64
+from detour.protocol._limits import MAX_TOOLS, is_base64, opt_bool, opt_dict, opt_int, opt_num
 from detour.protocol.history import Prepared
 from detour.protocol.messages import (
     DocumentPart,
@@ -324,23 +324,23 @@ def _decode_tool_choice(choice: Any, parallel: bool | None) -> ToolChoice:
 def _decode_params(body: dict[str, Any], req: Request) -> None:
     key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     for name in ("max_completion_tokens", "max_tokens"):  # both are checked, whichever wins
-        value = _opt_int(body, name)
+        value = opt_int(body, name)
         if value is not None and value < 1:
             raise ValueError(f"{name}: expected a positive integer")
-    req.max_tokens = _opt_int(body, key)
-    req.temperature = _opt_num(body, "temperature")
-    req.top_p = _opt_num(body, "top_p")
+    req.max_tokens = opt_int(body, key)
+    req.temperature = opt_num(body, "temperature")
+    req.top_p = opt_num(body, "top_p")
     req.stop = _decode_stop(body.get("stop"))
-    req.seed = _opt_int(body, "seed")
+    req.seed = opt_int(body, "seed")
     req.reasoning_effort = _opt_str(body, "reasoning_effort", "")
     if body.get("response_format") is not None:
         req.response_format = _decode_response_format(body["response_format"])
-    req.stream = _opt_bool(body, "stream")
-    options = _opt_dict(body, "stream_options")
+    req.stream = opt_bool(body, "stream")
+    options = opt_dict(body, "stream_options")
     req.include_usage = bool(options and options.get("include_usage"))
     req.user = _opt_str(body, "user", "")
-    req.metadata = _opt_dict(body, "metadata") or {}
-    req.detour = _opt_dict(body, "detour") or {}
+    req.metadata = opt_dict(body, "metadata") or {}
+    req.detour = opt_dict(body, "detour") or {}
 
 
 def _decode_stop(stop: Any) -> list[str]:
@@ -365,39 +365,11 @@ def _decode_response_format(rf: Any) -> ResponseFormat:
     raise ValueError("response_format.type: expected 'text', 'json_object' or 'json_schema'")
 
 
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
-    v = body.get(key)
-    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
-        return v
-    raise ValueError(f"{key}: expected an integer")
-
-
-def _opt_num(body: dict[str, Any], key: str) -> float | None:
-    v = body.get(key)
-    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-        return v
-    raise ValueError(f"{key}: expected a number")
-
-
 def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
     v = obj.get(key)
     if v is None or isinstance(v, str):
         return v
     raise ValueError(f"{path + '.' if path else ''}{key}: expected a string")
-
-
-def _opt_bool(body: dict[str, Any], key: str) -> bool:
-    v = body.get(key)
-    if v is None or isinstance(v, bool):
-        return bool(v)
-    raise ValueError(f"{key}: expected a boolean")
-
-
-def _opt_dict(body: dict[str, Any], key: str) -> dict[str, Any] | None:
-    v = body.get(key)
-    if v is None or isinstance(v, dict):
-        return v
-    raise ValueError(f"{key}: expected an object")
 
 
 # ================================================================ request: neutral -> wire

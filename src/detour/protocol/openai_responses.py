@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from detour.protocol._codec import Codec
-from detour.protocol._limits import MAX_TOOLS, is_base64
+from detour.protocol._limits import MAX_TOOLS, is_base64, opt_bool, opt_dict, opt_int, opt_num
 from detour.protocol.messages import (
     DocumentPart,
     ImagePart,
@@ -383,12 +383,12 @@ def _decode_tool_choice(choice: Any, parallel: bool | None, pd: dict[str, Any]) 
 
 
 def _decode_params(body: dict[str, Any], req: Request, pd: dict[str, Any]) -> None:
-    req.max_tokens = _opt_int(body, "max_output_tokens")
+    req.max_tokens = opt_int(body, "max_output_tokens")
     if req.max_tokens is not None and req.max_tokens < 1:
         raise ValueError("max_output_tokens: expected a positive integer")
-    req.temperature = _opt_num(body, "temperature")
-    req.top_p = _opt_num(body, "top_p")
-    reasoning = _opt_dict(body, "reasoning")
+    req.temperature = opt_num(body, "temperature")
+    req.top_p = opt_num(body, "top_p")
+    reasoning = opt_dict(body, "reasoning")
     if reasoning:
         effort = reasoning.get("effort")
         if effort is not None and not isinstance(effort, str):
@@ -397,17 +397,17 @@ def _decode_params(body: dict[str, Any], req: Request, pd: dict[str, Any]) -> No
         summary = reasoning.get("summary")
         if summary is not None:
             pd["summary"] = summary
-    text = _opt_dict(body, "text")
+    text = opt_dict(body, "text")
     fmt = text.get("format") if text else None
     if fmt is not None:
         req.response_format = _decode_format(fmt)
-    req.stream = _opt_bool(body, "stream")
+    req.stream = opt_bool(body, "stream")
     req.include_usage = req.stream
     user = body.get("user") if body.get("user") is not None else body.get("safety_identifier")
     if user is not None and not isinstance(user, str):
         raise ValueError("user: expected a string")
     req.user = user
-    req.metadata = _opt_dict(body, "metadata") or {}
+    req.metadata = opt_dict(body, "metadata") or {}
     include = body.get("include")
     if include is not None:
         if not isinstance(include, list) or not all(isinstance(x, str) for x in include):
@@ -416,7 +416,7 @@ def _decode_params(body: dict[str, Any], req: Request, pd: dict[str, Any]) -> No
     key = body.get("prompt_cache_key")
     if key is not None and not isinstance(key, str):
         raise ValueError("prompt_cache_key: expected a string")
-    req.detour = dict(_opt_dict(body, "detour") or {})
+    req.detour = dict(opt_dict(body, "detour") or {})
     if key:
         req.detour.setdefault("session", key)  # the client's own session key: keeps a conversation on one model
 
@@ -434,34 +434,6 @@ def _decode_format(fmt: Any) -> ResponseFormat:
             raise ValueError("text.format.name: expected a non-empty string")
         return ResponseFormat("json_schema", schema, name, fmt.get("strict"))
     raise ValueError("text.format.type: expected 'text', 'json_object' or 'json_schema'")
-
-
-def _opt_int(body: dict[str, Any], key: str) -> int | None:
-    v = body.get(key)
-    if v is None or (isinstance(v, int) and not isinstance(v, bool)):
-        return v
-    raise ValueError(f"{key}: expected an integer")
-
-
-def _opt_num(body: dict[str, Any], key: str) -> float | None:
-    v = body.get(key)
-    if v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-        return v
-    raise ValueError(f"{key}: expected a number")
-
-
-def _opt_bool(body: dict[str, Any], key: str) -> bool:
-    v = body.get(key)
-    if v is None or isinstance(v, bool):
-        return bool(v)
-    raise ValueError(f"{key}: expected a boolean")
-
-
-def _opt_dict(body: dict[str, Any], key: str) -> dict[str, Any] | None:
-    v = body.get(key)
-    if v is None or isinstance(v, dict):
-        return v
-    raise ValueError(f"{key}: expected an object")
 
 
 # ================================================================ request: neutral -> wire
